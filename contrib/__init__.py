@@ -1,0 +1,1 @@
+"""Reusable nodes shipped with deployer (importable as ``deployer.contrib``)."""

@@ -1,0 +1,1 @@
+"""Generic nodes: ``deployer.contrib.nodes``."""

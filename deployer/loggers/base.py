@@ -1,0 +1,64 @@
+"""The logger interface: anything that receives :mod:`deployer.loggers.events`."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from deployer.loggers.events import Event
+
+
+class Logger:
+    """Receives events. Subclasses override :meth:`emit`.
+
+    A logger must not raise: a failing log sink must not fail a deployment. The
+    run recorder is the exception that proves the rule: it checks its store
+    *before* a run starts (see ``deployer.runs``), not while it runs.
+    """
+
+    def emit(self, event: Event) -> None:
+        """Receive one event."""
+
+    def bind(self, call_id: str | None) -> "Logger":
+        """A logger that stamps ``call_id`` on events that lack one."""
+        return BoundLogger(self, call_id)
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+class NullLogger(Logger):
+    """Discards every event."""
+
+
+class BoundLogger(Logger):
+    """Stamps a call id on command, file and status events, then passes them on."""
+
+    def __init__(self, inner: Logger, call_id: str | None) -> None:
+        self.inner = inner
+        self.call_id = call_id
+
+    def emit(self, event: Event) -> None:
+        if self.call_id is not None and getattr(event, "call_id", "x") is None:
+            event = dataclasses.replace(event, call_id=self.call_id)
+        self.inner.emit(event)
+
+    def bind(self, call_id: str | None) -> Logger:
+        return BoundLogger(self.inner, call_id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class MultiLogger(Logger):
+    """Sends every event to several loggers."""
+
+    def __init__(self, loggers: Iterable[Logger]) -> None:
+        self.loggers = [l for l in loggers if l is not None]
+
+    def emit(self, event: Event) -> None:
+        for logger in self.loggers:
+            logger.emit(event)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
