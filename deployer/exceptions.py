@@ -122,6 +122,22 @@ class RequiredPropertyException(DeployerException, AttributeError):
     """A ``required_property`` was read but never filled in by a subclass."""
 
 
+class NoInput(DeployerException):
+    """A question could not be answered: not interactive, or the input ended.
+
+    >>> str(NoInput('Deploy now?'))
+    "No answer to 'Deploy now?': the console is not interactive and the question has no default"
+    """
+
+    def __init__(self, question: str, reason: str = "the console is not interactive and the question has no default") -> None:
+        self.question = question
+        self.reason = reason
+        super().__init__("No answer to %r: %s" % (question, reason))
+
+    def __reduce__(self):
+        return (type(self), (self.question, self.reason))
+
+
 def _host_name(host: Any) -> str:
     """The most readable name for a host class, instance or string."""
     if host is None:

@@ -39,6 +39,8 @@ class Pty:
         self._size: tuple[int, int] | None = None
         # Lines written by concurrent cells must not interleave mid-line.
         self.write_lock = threading.RLock()
+        # One question at a time: parallel cells share the input.
+        self.input_lock = threading.RLock()
 
     @property
     def stdin(self) -> IO:

@@ -27,3 +27,26 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, MASK)
     return text
+
+
+# Only ``name=value`` / ``name: value`` with a secret-looking name (the value
+# may be quoted): ``--password x`` cannot be told apart from a flag and a word.
+_ASSIGNMENT = re.compile(
+    r"(?P<key>[\w.-]*(?:%s)[\w.-]*)(?P<sep>\s*[=:]\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s'\";&|]+)"
+    % SECRET_NAME.pattern, re.IGNORECASE)
+
+
+def mask_secret_assignments(text: str) -> str:
+    """Mask the values in ``password=...`` style text.
+
+    >>> mask_secret_assignments("mysql --user=app --password='s3 cret' -e 'select 1'")
+    "mysql --user=app --password='********' -e 'select 1'"
+    >>> mask_secret_assignments('API_TOKEN: abc123 rest')
+    'API_TOKEN: ******** rest'
+    """
+    def replace(m: re.Match) -> str:
+        value = m.group("value")
+        quote = value[0] if value[0] in "'\"" else ""
+        return m.group("key") + m.group("sep") + quote + MASK + quote
+
+    return _ASSIGNMENT.sub(replace, text)
