@@ -60,7 +60,7 @@ def shell_path(path: str) -> str:
     match = _TILDE_PREFIX.match(path)
     if match and (match.end() == len(path) or path[match.end()] == "/"):
         rest = path[match.end():]
-        return match.group(0) + (quote(rest) if rest else "")
+        return match.group(0) + (("/" + quote(rest[1:]) if len(rest) > 1 else rest) if rest else "")
     return quote(path)
 
 
