@@ -192,8 +192,15 @@ class Env:
 
             env = Env.default_from_node(MyNode())
             env.hello()
+
+        Action calls are logged to stdout (:class:`~deployer.loggers.TextLogger`)
+        and recorded in the run history unless recording is off.
         """
-        return cls(node)
+        from deployer.loggers.text import TextLogger
+        from deployer.runs import recorder_from_environment
+
+        pty = Pty(interactive=_stdin_is_tty())
+        return cls(node, pty=pty, logger=MultiLogger([TextLogger(pty), recorder_from_environment()]))
 
     # -- internals -----------------------------------------------------------------
 
