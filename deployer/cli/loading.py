@@ -65,18 +65,16 @@ def _load_module(target: str) -> ModuleType:
 
 
 def spec_for_class(cls: type) -> str:
-    """The specification that loads ``cls`` again in another process."""
+    """The specification that loads ``cls`` again in another process.
+
+    A class from a top-level module with a file (a deploy script, ``__main__``)
+    is named by the file's absolute path: the script's directory is on *our*
+    ``sys.path`` only. A class in a package is named ``package.module:Name``.
+    """
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
-    if cls.__module__ == "__main__" or (path and not _importable(cls.__module__)):
-        if not path:
-            raise NodeSpecError("%r was not defined in a file" % cls)
+    if path and (cls.__module__ == "__main__" or "." not in cls.__module__) and path.endswith(".py"):
         return "%s:%s" % (os.path.abspath(path), cls.__qualname__)
+    if cls.__module__ == "__main__":
+        raise NodeSpecError("%r was not defined in a file" % cls)
     return "%s:%s" % (cls.__module__, cls.__qualname__)
-
-
-def _importable(module_name: str) -> bool:
-    try:
-        return importlib.util.find_spec(module_name) is not None
-    except (ImportError, ValueError):
-        return False

@@ -383,7 +383,8 @@ class Env:
         scope = self._env_scope
         shared = scope.shared
         parent_id = scope.call_id
-        # (DEPLOYER_RUN_ID names the *run*, not the call: the run recorder consumes it.)
+        # (DEPLOYER_RUN_ID names the *run*, not the call: the run recorder adopts it
+        # while that record is still INIT.)
         call_id = uuid.uuid4().hex
         path = ".".join(node_path(node))
         masked_args, masked_kwargs = _masked_arguments(action.func, args, kwargs)

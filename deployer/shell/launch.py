@@ -175,6 +175,7 @@ class Launcher:
 
     def _background(self) -> int:
         from deployer.runs.background import start_background
+        from deployer.runs.errors import BackgroundRunError, RunStoreError
 
         a = self.args
         params = list(a.get("PARAMETER") or [])
@@ -182,7 +183,11 @@ class Launcher:
         if action == "sandbox" and params:
             action, sandbox = params[0], True
             params = params[1:]
-        run_id = start_background(self.spec_or_derived(), ".".join(self.path), action, params, sandbox)
+        try:
+            run_id = start_background(self.spec_or_derived(), ".".join(self.path), action, params, sandbox)
+        except (RunStoreError, BackgroundRunError) as e:
+            sys.stderr.write("deployer: the background run did not start: %s\n" % e)
+            return EXIT_FAILED
         sys.stdout.write("%s\n" % run_id)
         return EXIT_OK
 

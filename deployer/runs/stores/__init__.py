@@ -1,0 +1,49 @@
+"""Run stores, chosen by one URL.
+
+=====================================  ==============================================
+``sqlite:///abs/path/runs.db``         SQLite file (the default, in the state dir)
+``postgresql://user:pw@host/db``       PostgreSQL (``?schema=NAME`` for own schema)
+``json:///abs/path/dir``               one ``run_<id>.json`` per run
+=====================================  ==============================================
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping, Optional
+
+from deployer.runs.errors import RunStoreError
+from deployer.runs.stores.base import RunStore, mask_url
+from deployer.runs.stores.jsondir import JSONDirStore
+from deployer.runs.stores.sql import PostgresStore, SQLiteStore
+
+__all__ = ["RunStore", "SQLiteStore", "PostgresStore", "JSONDirStore", "open_store", "default_store_url",
+           "store_url_from_environment"]
+
+
+def default_store_url() -> str:
+    """The SQLite file in the user's state directory."""
+    from deployer.paths import state_dir
+    return "sqlite://" + str(state_dir() / "runs.db")
+
+
+def store_url_from_environment(environ: Optional[Mapping[str, str]] = None) -> str:
+    """``DEPLOYER_RUNS_URL`` or the default."""
+    env = os.environ if environ is None else environ
+    return env.get("DEPLOYER_RUNS_URL") or default_store_url()
+
+
+def open_store(url: Optional[str] = None) -> RunStore:
+    """Open (and create if needed) the store at ``url``; raise :class:`RunStoreError` saying why not."""
+    url = url or store_url_from_environment()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise RunStoreError(mask_url(url), "expected sqlite:///PATH, postgresql://... or json:///DIR")
+    scheme = scheme.lower()
+    if scheme in ("sqlite", "json"):
+        path = "/" + rest.lstrip("/") if rest.startswith("/") else rest
+        if not path or not path.startswith("/"):
+            raise RunStoreError(url, "the path must be absolute: %s:///abs/path" % scheme)
+        return SQLiteStore(path) if scheme == "sqlite" else JSONDirStore(path)
+    if scheme in ("postgresql", "postgres"):
+        return PostgresStore(url)
+    raise RunStoreError(mask_url(url), "unknown store scheme %r (sqlite, postgresql or json)" % scheme)

@@ -1,0 +1,148 @@
+"""The store interface (the reference's ``IStore``), shared by every backend.
+
+A backend implements a handful of primitive operations, each atomic (one
+transaction or one atomic file replace). This base class adds what every
+backend needs the same way: telling a crashed run from a running one.
+
+    >>> store = open_store('sqlite:///tmp/runs.db')          # doctest: +SKIP
+    >>> store.list_runs(status='FAILED', limit=10)           # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import abc
+import os
+import re
+import time
+from typing import Any, Iterable, Optional
+
+from deployer.runs.model import (ACTIVE_STATES, FAILED, INIT, INTERRUPTED, KIND_RUN, CommandRecord,
+                                 HistoryEntry, RunRecord)
+
+#: Fields of a run that :meth:`RunStore.update_run` may change.
+UPDATABLE_FIELDS = ("node_path", "action", "args", "kwargs", "user", "hosts", "sandbox", "start",
+                    "owner", "log_path", "error")
+
+
+_MAX_ROWS = 2 ** 62
+
+
+class RunStore(abc.ABC):
+    """Where run records live. Safe to share between threads; safe with several processes."""
+
+    #: The URL this store was opened with, password masked (for messages).
+    url: str = ""
+
+    # -- primitives every backend implements -------------------------------------------
+
+    @abc.abstractmethod
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run (with any history it already holds). Fails if the id exists."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Change some of :data:`UPDATABLE_FIELDS` of a run."""
+
+    @abc.abstractmethod
+    def add_history(self, run_id: str, entry: HistoryEntry) -> None:
+        """Append a history entry (its ``seq`` is assigned by the store)."""
+
+    @abc.abstractmethod
+    def upsert_command(self, run_id: str, command: CommandRecord) -> None:
+        """Insert or update (by ``command_id``) a command of a run."""
+
+    @abc.abstractmethod
+    def transition(self, run_id: str, entry: HistoryEntry, *, end: Optional[float] = None,
+                   error: Optional[str] = None, expect_status: Iterable[str] = (),
+                   expect_owner_pid: Optional[int] = None) -> bool:
+        """Atomically set the run's status to ``entry.status`` and append ``entry``.
+
+        With ``expect_status`` (and ``expect_owner_pid``), only when the run is
+        still in one of those states (and owned by that pid); returns whether it
+        changed. This is what keeps a late writer from undoing a final state.
+        """
+
+    @abc.abstractmethod
+    def _get(self, run_id: str) -> RunRecord:
+        """The full record, as stored. Raises RunNotFound."""
+
+    @abc.abstractmethod
+    def _list(self, status: Optional[str], node: Optional[str], since: Optional[float],
+              limit: Optional[int], offset: int) -> list[RunRecord]:
+        """Summaries (no history/commands), newest first."""
+
+    @abc.abstractmethod
+    def _active(self) -> list[RunRecord]:
+        """Summaries of the runs in INIT or STARTED."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    # -- what users call ---------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The full record of a run (a run whose process died reads as INTERRUPTED)."""
+        run = self._get(run_id)
+        if run.status in ACTIVE_STATES and self._reconcile(run):
+            run = self._get(run_id)
+        return run
+
+    def list_runs(self, status: Optional[str] = None, node: Optional[str] = None,
+                  since: Optional[float] = None, limit: Optional[int] = None,
+                  offset: int = 0) -> list[RunRecord]:
+        """Run summaries, newest first, filtered by status, node path (prefix) and start time."""
+        for run in self._active():
+            self._reconcile(run)
+        # SQL LIMIT/OFFSET are 64-bit: a larger number would be an error, not an empty page.
+        offset = min(max(0, int(offset)), _MAX_ROWS)
+        limit = None if limit is None else min(max(0, int(limit)), _MAX_ROWS)
+        return self._list(status, node, since, limit, offset)
+
+    def _reconcile(self, run: RunRecord) -> bool:
+        """End a run whose owner process is gone. True if it changed.
+
+        STARTED: ``INTERRUPTED`` (it crashed or was killed mid-run). INIT: ``FAILED``
+        (nothing ran: a background process that could not start its action),
+        with the end of its log.
+        """
+        if run.owner is None or run.owner.is_alive() is not False:
+            return False
+        if run.status == INIT:
+            detail = "process %d on %s exited before the action started" % (run.owner.pid, run.owner.hostname)
+            if run.log_path:
+                detail += " (log %s):\n%s" % (run.log_path, log_tail(run.log_path))
+            entry = HistoryEntry(time=time.time(), status=FAILED, kind=KIND_RUN, detail=detail)
+        else:
+            entry = HistoryEntry(time=time.time(), status=INTERRUPTED, kind=KIND_RUN,
+                                 detail="process %d on %s ended without finishing the run"
+                                        % (run.owner.pid, run.owner.hostname))
+        return self.transition(run.id, entry, end=entry.time, error=run.error or entry.detail,
+                               expect_status=ACTIVE_STATES, expect_owner_pid=run.owner.pid)
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced, for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1********@", url)
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    bad = set(fields) - set(UPDATABLE_FIELDS)
+    if bad:
+        raise ValueError("cannot update run fields %s" % ", ".join(sorted(bad)))
+
+
+def log_tail(path: str, lines: int = 15) -> str:
+    """The last ``lines`` lines of a (background run's) log file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            text = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])

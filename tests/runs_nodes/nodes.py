@@ -1,0 +1,35 @@
+"""Small node trees run by the run-history tests (in background processes and over HTTP)."""
+import os
+import signal
+import time
+
+from deployer.host import LocalHost
+from deployer.node import Node
+
+
+class Web(Node):
+    def deploy(self, version="1.0"):
+        """Deploy a version."""
+        self.host.run("echo deploying %s" % version, interactive=False)
+
+
+class Root(Node):
+    class Hosts:
+        host = LocalHost
+
+    web = Web
+
+    def ok(self, text="hi"):
+        self.host.run("echo %s" % text, interactive=False)
+
+    def fail(self):
+        self.host.run("echo going wrong; exit 7", interactive=False)
+
+    def slow(self, seconds="1"):
+        for i in range(int(float(seconds) * 10)):
+            self.host.run("echo tick %d" % i, interactive=False)
+            time.sleep(0.1)
+
+    def crash(self):
+        self.host.run("echo about to die", interactive=False)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,204 @@
+"""The REST service over real HTTP: ``deployer serve`` in a subprocess on a free loopback port."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from deployer.runs.service import load_or_create_token, openapi_document
+
+pytestmark = pytest.mark.timeout(90)
+
+SPEC = str(Path(__file__).parent / "runs_nodes" / "nodes.py") + ":Root"
+
+
+class Server:
+    def __init__(self, base: str, token: str, token_file: Path, store_url: str, proc: subprocess.Popen) -> None:
+        self.base, self.token, self.token_file, self.store_url, self.proc = base, token, token_file, store_url, proc
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": "Bearer %s" % self.token}
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.base + path, headers=kw.pop("headers", self.auth), timeout=30, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return requests.post(self.base + path, headers=kw.pop("headers", self.auth), timeout=30, **kw)
+
+    def wait_final(self, run_id: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get("/runs/" + run_id).json()
+            if run["status"] in ("SUCCESS", "FAILED", "INTERRUPTED") or time.monotonic() > deadline:
+                return run
+            time.sleep(0.1)
+
+
+def start_server(spec: str, tmp: Path, extra_env: dict | None = None) -> Server:
+    """``deployer serve SPEC --port 0`` (we started it; the caller stops it by its pid)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    token_file = tmp / "token"
+    store_url = "sqlite://%s" % (tmp / "runs.db")
+    env = dict(os.environ, DEPLOYER_STATE_DIR=str(tmp / "state"), **(extra_env or {}))
+    env.pop("DEPLOYER_RUNS_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "deployer.cli", "serve", spec, "--port", "0",
+                             "--token-file", str(token_file), "--store", store_url],
+                            stdout=subprocess.PIPE, stderr=open(tmp / "serve.err", "w"), text=True, env=env)
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not m:
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError("deployer serve did not start: %r %s" % (line, (tmp / "serve.err").read_text()))
+    return Server("http://127.0.0.1:%s" % m.group(1), token_file.read_text().strip(), token_file, store_url, proc)
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = start_server(SPEC, tmp_path_factory.mktemp("service"))
+    yield s
+    stop_server(s)
+
+
+def test_token_file_is_private(server, tmp_path):
+    assert oct(server.token_file.stat().st_mode & 0o777) == "0o600" and len(server.token) >= 32
+    f = tmp_path / "tok"
+    assert load_or_create_token(f) == load_or_create_token(f)
+    os.chmod(f, 0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        load_or_create_token(f)
+
+
+def test_authentication(server):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + server.token}):
+        for path in ("/runs", "/nodes", "/runs/x"):
+            r = server.get(path, headers=headers)
+            assert r.status_code == 401 and "token" in r.json()["error"]
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = server.post("/runs", headers={}, json={"action": "ok"})
+    assert r.status_code == 401
+    assert server.get("/openapi.json", headers={}).json()["openapi"] == "3.0.3"
+
+
+def test_nodes(server):
+    tree = server.get("/nodes").json()
+    assert tree["name"] == "Root" and tree["path"] == "Root"
+    assert [a["name"] for a in tree["actions"]] == ["ok", "fail", "slow", "crash"]
+    assert tree["actions"][0]["parameters"] == ["[text]"]
+    [web] = tree["children"]
+    assert web["path"] == "Root.web" and web["actions"][0] == {"name": "deploy", "doc": "Deploy a version.",
+                                                               "parameters": ["[version]"]}
+
+
+def test_post_run_and_read_it_back(server):
+    r = server.post("/runs", json={"node": "Root.web", "action": "deploy", "parameters": ["3.1"]})
+    assert r.status_code == 201, r.text
+    run_id = r.json()["id"]
+    assert r.headers["Location"] == "/runs/" + run_id
+    run = server.wait_final(run_id)
+    assert run["status"] == "SUCCESS", run
+    assert (run["node_path"], run["action"], run["args"]) == ("Root.web", "deploy", ["3.1"])
+    assert run["commands"][0]["output_tail"].strip() == "deploying 3.1"
+    listed = server.get("/runs", params={"node": "Root.web"}).json()
+    assert run_id in [x["id"] for x in listed["runs"]] and "history" not in listed["runs"][0]
+    failed = server.post("/runs", json={"node": "", "action": "fail"}).json()["id"]
+    assert server.wait_final(failed)["status"] == "FAILED"
+    assert [x["id"] for x in server.get("/runs", params={"status": "FAILED"}).json()["runs"]] == [failed]
+    page = server.get("/runs", params={"limit": 1}).json()
+    assert len(page["runs"]) == 1 and page["next_offset"] == 1
+    assert server.get("/runs", params={"limit": 1, "offset": 1}).json()["runs"][0]["id"] != page["runs"][0]["id"]
+    sandboxed = server.post("/runs", json={"action": "ok", "sandbox": True}).json()["id"]
+    assert server.wait_final(sandboxed)["sandbox"] is True
+
+
+def test_live_event_stream(server):
+    run_id = server.post("/runs", json={"action": "slow", "parameters": ["1"]}).json()["id"]
+    with requests.get(server.base + "/runs/%s/events" % run_id, headers=server.auth, stream=True, timeout=60) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-ndjson"
+        events = []
+        first_at = last_at = None
+        for line in r.iter_lines():
+            events.append(json.loads(line))
+            now = time.monotonic()
+            first_at = first_at or now
+            last_at = now
+    assert events[0]["type"] == "run" and events[-1] == dict(events[-1], type="end", status="SUCCESS")
+    assert last_at - first_at > 0.5                     # streamed while it ran, not all at the end
+    statuses = [e["status"] for e in events if e["type"] == "history" and e["kind"] == "run"]
+    assert statuses[-1] == "SUCCESS" and "STARTED" in statuses
+    ticks = {e["command_id"]: e for e in events if e["type"] == "command"}
+    assert len(ticks) == 10 and all(c["exit_code"] == 0 for c in ticks.values())
+    # A finished run's stream is its whole record, then the end.
+    again = requests.get(server.base + "/runs/%s/events" % run_id, headers=server.auth, timeout=30).text
+    assert again.strip().splitlines()[-1].startswith('{"end"')
+
+
+@pytest.mark.parametrize("body,code,words", [
+    (b"{not json", 400, "malformed JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (b'{"node": "Root"}', 400, "'action'"),
+    (b'{"action": "ok", "parameters": "x"}', 400, "list of strings"),
+    (b'{"action": "ok", "sandbox": "yes"}', 400, "'sandbox'"),
+    (b'{"action": "ok", "bogus": 1}', 400, "bogus"),
+    (b'{"node": "Root.nope", "action": "ok"}', 422, "unknown node 'Root.nope'"),
+    (b'{"node": "web.deeper", "action": "ok"}', 422, "unknown node 'Root.web.deeper'"),
+    (b'{"node": "Root.web", "action": "launch"}', 422, "no action 'launch'"),
+    (b'{"action": "_private"}', 422, "no action '_private'"),
+    (b'{"action": "ok", "parameters": ["a", "b", "c"]}', 422, "too many"),
+])
+def test_bad_requests(server, body, code, words):
+    r = server.post("/runs", data=body)
+    assert r.status_code == code and words in r.json()["error"], r.text
+
+
+def test_not_found_and_bad_queries(server):
+    r = server.get("/runs/no-such-id")
+    assert r.status_code == 404 and "no-such-id" in r.json()["error"]
+    assert server.get("/runs/no-such-id/events").status_code == 404
+    assert server.get("/elsewhere").status_code == 404
+    assert server.get("/runs", params={"limit": "many"}).status_code == 400
+    assert server.get("/runs", params={"limit": ""}).status_code == 400                 # found by schemathesis
+    assert server.get("/runs", params={"status": "DONE"}).status_code == 400
+    assert server.get("/runs", params={"colour": "red"}).status_code == 400
+    assert server.get("/runs", params={"offset": str(10 ** 20)}).status_code == 400     # found by schemathesis
+    r = requests.delete(server.base + "/runs", headers=server.auth, timeout=10)
+    assert r.status_code == 405 and r.headers["Content-Type"] == "application/json"
+    assert r.headers["Allow"] == "GET, POST"
+
+
+def test_listens_on_loopback_only(server):
+    out = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+    port = server.base.rsplit(":", 1)[1]
+    lines = [l for l in out.splitlines() if ":%s " % port in l]
+    assert lines and all("127.0.0.1:%s" % port in l for l in lines)
+
+
+def test_store_that_cannot_be_opened(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "deployer.cli", "serve", SPEC, "--port", "0", "--token-file",
+                           str(tmp_path / "t"), "--store", "sqlite://%s/x.db" % f],
+                          capture_output=True, text=True, timeout=30, env=dict(os.environ))
+    assert proc.returncode == 1 and "Cannot use the run store" in proc.stderr
+
+
+def test_openapi_document_is_valid():
+    from openapi_spec_validator import validate
+    validate(openapi_document())
