@@ -261,13 +261,18 @@ class HostsContainer:
         return [h.getcwd() for h in self._instances()]
 
     def has_command(self, command: str, use_sudo: bool = False) -> list[bool]:
-        """For each host, whether ``command`` is found by ``which``."""
-        return [_has_command(h, command, use_sudo, self._sandbox) for h in self._instances()]
+        """For each host, whether ``command`` is found by ``which``.
+
+        Like :meth:`exists` and :meth:`getcwd` this only looks, so it runs for
+        real in sandbox mode too: a sandboxed action takes the same branches as
+        the real one would.
+        """
+        return [_has_command(h, command, use_sudo) for h in self._instances()]
 
 
-def _has_command(host: Any, command: str, use_sudo: bool, sandbox: bool) -> bool:
+def _has_command(host: Any, command: str, use_sudo: bool) -> bool:
     out = host.run("which '%s' >/dev/null 2>&1 && echo yes || echo no" % esc1(command), use_sudo=use_sudo,
-                   sandbox=sandbox, interactive=False, ignore_exit_status=True, silent=True)
+                   sandbox=False, interactive=False, ignore_exit_status=True, silent=True)
     return "yes" in (out or "")
 
 

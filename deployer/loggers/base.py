@@ -5,6 +5,7 @@ import dataclasses
 from typing import Iterable
 
 from deployer.loggers.events import Event
+from deployer.loggers.masking import mask_event
 
 
 class Logger:
@@ -62,3 +63,25 @@ class MultiLogger(Logger):
     def close(self) -> None:
         for logger in self.loggers:
             logger.close()
+
+
+class SecretMaskingLogger(Logger):
+    """Masks known secret values (e.g. an action's ``password`` argument) in every event.
+
+    The Env puts one around the loggers of an action call that received
+    secrets, so the values stay out of the events of the whole call tree: in
+    commands, their output, errors and the arguments of nested calls.
+    """
+
+    def __init__(self, inner: Logger, secrets: Iterable[str]) -> None:
+        self.inner = inner
+        self.secrets = frozenset(s for s in secrets if s)
+
+    def emit(self, event: Event) -> None:
+        self.inner.emit(mask_event(event, self.secrets))
+
+    # bind() is Logger's: a BoundLogger around this one, so code that asks
+    # "is this logger bound to an action call?" still sees a BoundLogger.
+
+    def close(self) -> None:
+        self.inner.close()

@@ -28,7 +28,7 @@ from deployer.loggers.base import Logger
 from deployer.loggers.events import (ActionFinished, ActionStarted, CommandFinished, CommandStarted, Event,
                                      FileTransferred, StatusChanged)
 from deployer.loggers.masking import mask_secret_assignments
-from deployer.loggers.text import format_call
+from deployer.loggers.text import error_summary, format_call
 
 __all__ = ["DefaultLogger", "LOGGER_NAME"]
 
@@ -85,7 +85,7 @@ class DefaultLogger(Logger):
             ok = event.status == "SUCCESS"
             error = ""
             if event.error:
-                error = " error=%s" % mask_secret_assignments(event.error.strip().splitlines()[-1])
+                error = " error=%s" % mask_secret_assignments(error_summary(event.error))
             self._log(logging.INFO if ok else logging.ERROR, event,
                       "action node=%s call=%s hosts=%s%s outcome=%s duration=%s id=%s%s",
                       path, call, hosts, sandbox, event.status, duration, event.call_id, error)
@@ -98,7 +98,7 @@ class DefaultLogger(Logger):
                 level = logging.ERROR
             else:
                 level = logging.INFO if event.exit_code == 0 else logging.WARNING
-            error = " error=%s" % mask_secret_assignments(event.error) if event.error else ""
+            error = " error=%s" % mask_secret_assignments(error_summary(event.error)) if event.error else ""
             self._log(level, event, "command node=%s host=%s%s%s exit=%s duration=%.3fs%s: %s",
                       self._node_path(event.call_id), event.host, " sudo" if event.use_sudo else "",
                       " sandbox" if event.sandbox else "",

@@ -1,6 +1,7 @@
 """Keeping secrets out of logs and run records."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Iterable, Mapping
 
@@ -50,3 +51,40 @@ def mask_secret_assignments(text: str) -> str:
         return m.group("key") + m.group("sep") + quote + MASK + quote
 
     return _ASSIGNMENT.sub(replace, text)
+
+
+# Event fields that carry free text (what a user typed or a host printed).
+# Ids, slugs, node paths and statuses are left alone.
+_TEXT_FIELDS = ("command", "data", "output_tail", "error", "detail", "remote_path", "local_path")
+
+
+def mask_event(event: Any, secrets: Iterable[str]) -> Any:
+    """A copy of ``event`` with every occurrence of each secret masked.
+
+    Text fields, positional ``args`` and ``kwargs`` values are scrubbed; the
+    event is returned unchanged when it holds none of the secrets.
+    """
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)  # longest first: no partial leftovers
+    if not ordered:
+        return event
+
+    def scrub(value: Any) -> Any:
+        return mask_text(value, ordered) if isinstance(value, str) else value
+
+    changes: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, str) and scrub(value) != value:
+            changes[name] = scrub(value)
+    args = getattr(event, "args", None)
+    if isinstance(args, tuple) and any(isinstance(a, str) and scrub(a) != a for a in args):
+        changes["args"] = tuple(scrub(a) for a in args)
+    kwargs = getattr(event, "kwargs", None)
+    if isinstance(kwargs, dict) and any(isinstance(v, str) and scrub(v) != v for v in kwargs.values()):
+        changes["kwargs"] = {k: scrub(v) for k, v in kwargs.items()}
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+def secret_values(names_and_values: Iterable[tuple[str, Any]]) -> frozenset[str]:
+    """The non-empty string values given for secret-looking parameter names."""
+    return frozenset(v for name, v in names_and_values if isinstance(v, str) and v and is_secret_name(name))

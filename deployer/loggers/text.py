@@ -24,7 +24,25 @@ from deployer.loggers.events import (ActionFinished, ActionStarted, CommandFinis
                                      FileTransferred, StatusChanged)
 from deployer.loggers.masking import mask_secret_assignments
 
-__all__ = ["TextLogger", "format_call"]
+__all__ = ["TextLogger", "format_call", "error_summary"]
+
+
+def error_summary(error: str) -> str:
+    """The one line of an error text that says what went wrong.
+
+    Errors are ``Type: message`` with details (a command's output, one line per
+    failed host) below, so that is the first line; for a traceback it is the last.
+
+    >>> error_summary("ExecCommandFailed: ... exit status 1: make\\n  output (last lines):\\n    oops")
+    'ExecCommandFailed: ... exit status 1: make'
+    >>> error_summary("Traceback (most recent call last):\\n  ...\\nValueError: bad")
+    'ValueError: bad'
+    """
+    lines = [l for l in error.strip().splitlines() if l.strip()]
+    if not lines:
+        return ""
+    return lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip()
+
 
 def format_call(action: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> str:
     """``action(arg, key=value)``, with secret assignments masked."""
@@ -75,7 +93,7 @@ class TextLogger(Logger):
                 ok = event.status == "SUCCESS"
                 outcome = self._paint(event.status, "green" if ok else "red", ["bold"])
                 if event.error:
-                    outcome += ": " + mask_secret_assignments(event.error.strip().splitlines()[-1])
+                    outcome += ": " + mask_secret_assignments(error_summary(event.error))
                 return "%s%s: %s (%.2fs)" % ("  " * depth, label, outcome, event.time - start)
         if not self.verbose:
             return None
@@ -88,7 +106,7 @@ class TextLogger(Logger):
                 return None
             status = "exit status %s" % event.exit_code if event.exit_code is not None else "no exit status"
             if event.error:
-                status += ": " + mask_secret_assignments(event.error)
+                status += ": " + mask_secret_assignments(error_summary(event.error))
             return "%s %s (%.2fs): %s" % (self._slug(event.host), self._paint(status, "red"), event.duration,
                                           mask_secret_assignments(event.command))
         if isinstance(event, FileTransferred):

@@ -343,7 +343,9 @@ class Node(metaclass=NodeBase):
         return self._node_isolated_host
 
     def __repr__(self) -> str:
-        return "<%s %s>" % (type(self).__name__, ".".join(node_path(self)))
+        cell = self._node_isolated_host
+        return "<%s %s%s>" % (type(self).__name__, ".".join(node_path(self)),
+                              "[%s]" % host_slug(cell) if cell is not None else "")
 
 
 class ParallelNodeBase(NodeBase):

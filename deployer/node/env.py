@@ -28,9 +28,9 @@ from deployer.exceptions import ActionException
 from deployer.execution.pool import run_tasks
 from deployer.execution.results import ActionFailed, ParallelActionFailed, ParallelActionResult
 from deployer.host_container import HostContainer, HostsContainer, host_slug
-from deployer.loggers.base import Logger, MultiLogger
+from deployer.loggers.base import Logger, MultiLogger, SecretMaskingLogger
 from deployer.loggers.events import ActionFinished, ActionStarted
-from deployer.loggers.masking import MASK, is_secret_name, mask_params
+from deployer.loggers.masking import MASK, is_secret_name, mask_params, secret_values
 from deployer.node.base import (Action, Node, NodeError, ParallelNode, _ActionDescriptor, _ChildNodeDescriptor,
                                 iter_isolations, node_path, required_property)
 from deployer.pseudo_terminal import Pty
@@ -75,16 +75,19 @@ class _Scope:
 
     A call's hosts are copies of the caller's (so ``with self.host.cd(...)``
     around a nested call applies inside it), with the call's terminal and a
-    logger bound to the call id.
+    logger bound to the call id. ``secrets`` are the values of secret-looking
+    arguments (``password=...``) of this call and its callers: every event of
+    the call tree is scrubbed of them.
     """
 
     def __init__(self, shared: _Shared, parent: Optional["_Scope"], call_id: Optional[str],
-                 pty: Pty, logger: Optional[Logger]) -> None:
+                 pty: Pty, logger: Optional[Logger], secrets: frozenset = frozenset()) -> None:
         self.shared = shared
         self.parent = parent
         self.call_id = call_id
         self.pty = pty
         self._logger = logger
+        self.secrets: frozenset = (parent.secrets | secrets) if parent is not None else frozenset(secrets)
         self._hosts: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
@@ -132,8 +135,9 @@ def _event_value(value: Any) -> Any:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _masked_arguments(func: Callable, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """Arguments for an event: secret-looking parameter names masked, positional ones too."""
+def _masked_arguments(func: Callable, args: tuple, kwargs: dict) -> tuple[tuple, dict, frozenset]:
+    """Arguments for an event (secret-looking parameter names masked, positional ones
+    too) and the secret values themselves, to scrub from the events of the call tree."""
     names = func.__dict__.get("_node_param_names")
     if names is None:
         try:
@@ -150,7 +154,8 @@ def _masked_arguments(func: Callable, args: tuple, kwargs: dict) -> tuple[tuple,
         name = positional[i] if i < len(positional) else varargs
         masked_args.append(MASK if name and is_secret_name(name) else _event_value(value))
     masked_kwargs = {k: (v if v == MASK else _event_value(v)) for k, v in mask_params(kwargs).items()}
-    return tuple(masked_args), masked_kwargs
+    named = [(positional[i] if i < len(positional) else varargs, v) for i, v in enumerate(args)]
+    return tuple(masked_args), masked_kwargs, secret_values(named + list(kwargs.items()))
 
 
 class Env:
@@ -387,13 +392,16 @@ class Env:
         # while that record is still INIT.)
         call_id = uuid.uuid4().hex
         path = ".".join(node_path(node))
-        masked_args, masked_kwargs = _masked_arguments(action.func, args, kwargs)
-        logger = shared.logger
+        masked_args, masked_kwargs, secrets = _masked_arguments(action.func, args, kwargs)
+        secrets = scope.secrets | secrets
+        # A caller's secret passed on under a harmless name (`self.inner(password)`)
+        # is scrubbed from this call's events too.
+        logger = SecretMaskingLogger(shared.logger, secrets) if secrets else shared.logger
         logger.emit(ActionStarted(
             call_id=call_id, parent_id=parent_id, node_path=path, action=action.name,
             args=masked_args, kwargs=masked_kwargs, sandbox=shared.is_sandbox,
             hosts=tuple(host_slug(h) for h in node.hosts._all), user=shared.user))
-        call_scope = _Scope(shared, scope, call_id, scope.pty, logger.bind(call_id))
+        call_scope = _Scope(shared, scope, call_id, scope.pty, logger.bind(call_id), secrets)
         call_env = self._env_wrap(node, call_scope)
         try:
             if cells is None:
