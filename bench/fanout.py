@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Fan-out benchmark: one command on N hosts (fresh) and 20 commands per host on open connections (warm).
+"""Fan-out benchmark: deployer against raw paramiko (the floor) and Fabric, over loopback SSH.
 
 Starts its own loopback :class:`~deployer.testing.sshd.SSHTestBed` (run as root)::
 
-    python3 bench/fanout.py --hosts 10
+    python3 bench/fanout.py --hosts 10 --repeat 3
     python3 bench/fanout.py --hosts 50 --repeat 3 --json /tmp/fanout-50.json
 
 Tools compared, each in its own forked process so imports and memory don't mix:
@@ -12,13 +12,21 @@ Tools compared, each in its own forked process so imports and memory don't mix:
   key loaded once. Nothing can be much faster over SSH: this is the floor.
 - ``paramiko nagle``: the same with Nagle left on (paramiko's default), to show
   what TCP_NODELAY is worth per command.
-- ``fabric``: Fabric's ThreadingGroup; ``group.run`` per command (hosts in parallel).
-- ``deployer``: :func:`run_deployer_phases` (a ParallelNode run through an Env).
+- ``fabric``: Fabric's ThreadingGroup (``group.run`` per command, hosts in
+  parallel); the deployment runs one thread per host on its Connection.
+- ``deployer``: a ParallelNode run through an Env (:func:`run_deployer_phases`),
+  run recording off (``DEPLOYER_RECORD=0``).
+- ``deployer+record``: the same with run recording on (SQLite in a temp dir).
 
-Phases: *fresh* = connect + authenticate (host key verified) + one command on every
-host; *warm* = 20 sequential commands per host over the open connections, hosts in
-parallel. Memory: peak RSS of the tool's process during its phases (VmHWM reset
-at the start), and the growth over the RSS it started with.
+Phases (every command without a pty, output collected):
+
+- *fresh*: connect + authenticate (host key verified) + one command on every host;
+- *warm*: 20 sequential commands per host over the open connections, hosts in parallel;
+- *deploy*: a 20-step deployment per host (:data:`DEPLOY_STEPS`: cd/env/prefix
+  context, mkdir, two files written over SFTP, cat, ln, tar, ...), hosts in parallel.
+
+Memory: peak RSS of the tool's process during its phases (VmHWM reset at the
+start), and the growth over the RSS it started with.
 """
 from __future__ import annotations
 
@@ -40,7 +48,47 @@ from deployer.testing.sshd import SSHTestBed  # noqa: E402
 
 COMMANDS = 20
 COMMAND = "true"
+PHASES = ("fresh", "warm", "deploy")
 Phases = dict[str, float]
+
+#: Where each host deploys (all bed hosts are this machine: one directory per host).
+DEPLOY_BASE = "/tmp/deployer-fanout-%d-%d"   # (pid, host index)
+DEPLOY_ENV = ("DEPLOY_ENV", "bench")
+DEPLOY_PREFIX = "umask 022"
+APP_CONF = b"KEY=value\n" * 50
+SETTINGS = b"DEBUG = False\nSECRET = 'not-a-secret'\n" * 20
+
+#: The deployment, in the context cd(base), env(DEPLOY_ENV), prefix(DEPLOY_PREFIX):
+#: ("run", command) or ("write", path relative to base, content). Step 0 (mkdir
+#: of the base) runs before the context; the list has 19 more steps.
+DEPLOY_STEPS: list[tuple[str, str, bytes]] = [
+    ("run", "mkdir -p releases/r1 shared", b""),
+    ("write", "releases/r1/app.conf", APP_CONF),
+    ("run", "cat releases/r1/app.conf", b""),
+    ("run", "test -f releases/r1/app.conf", b""),
+    ("run", "ln -sfn releases/r1 current", b""),
+    ("run", "readlink current", b""),
+    ("run", 'echo "$DEPLOY_ENV" > current/env.txt', b""),
+    ("run", "cat current/env.txt", b""),
+    ("write", "shared/settings.py", SETTINGS),
+    ("run", "wc -c shared/settings.py", b""),
+    ("run", "cp shared/settings.py releases/r1/", b""),
+    ("run", "ls releases/r1", b""),
+    ("run", "chmod 600 releases/r1/settings.py", b""),
+    ("run", "stat -c %a releases/r1/settings.py", b""),
+    ("run", "grep -c KEY releases/r1/app.conf", b""),
+    ("run", "tar czf r1.tgz releases/r1", b""),
+    ("run", "rm -f r1.tgz", b""),
+    ("run", "du -s releases", b""),
+    ("run", "cd / && rm -rf -- \"$OLDPWD\"", b""),   # clean up: the base itself
+]
+assert len(DEPLOY_STEPS) + 1 == 20
+
+
+def _in_context(base: str, command: str) -> str:
+    """``command`` in the deployment's cd/env/prefix context, as deployer's HostContext builds it."""
+    return "cd -- '%s' && export %s='%s' && %s && {\n%s\n}" % (base, DEPLOY_ENV[0], DEPLOY_ENV[1],
+                                                               DEPLOY_PREFIX, command)
 
 
 class DeployerUnavailable(RuntimeError):
@@ -67,14 +115,20 @@ def _paramiko_phases(bed: SSHTestBed, n: int, nodelay: bool) -> Phases:
         transport.auth_publickey(bed.user.name, key)
         return transport
 
-    def execute(transport: paramiko.Transport) -> None:
+    def execute(transport: paramiko.Transport, command: str = COMMAND) -> bytes:
         chan = transport.open_session(timeout=10)
-        chan.exec_command(COMMAND)
-        while chan.recv(32768):
-            pass
+        chan.set_combine_stderr(True)
+        chan.exec_command(command)
+        out = []
+        while True:
+            data = chan.recv(32768)
+            if not data:
+                break
+            out.append(data)
         if chan.recv_exit_status() != 0:
-            raise RuntimeError("command failed")
+            raise RuntimeError("command failed: %s" % command)
         chan.close()
+        return b"".join(out)
 
     def fresh(address: str) -> paramiko.Transport:
         transport = connect(address)
@@ -85,6 +139,23 @@ def _paramiko_phases(bed: SSHTestBed, n: int, nodelay: bool) -> Phases:
         for _ in range(COMMANDS):
             execute(transport)
 
+    def deploy(index_transport: tuple[int, paramiko.Transport]) -> None:
+        index, transport = index_transport
+        base = DEPLOY_BASE % (os.getpid(), index)
+        sftp = None
+        execute(transport, "mkdir -p '%s'" % base)
+        for kind, arg, content in DEPLOY_STEPS:
+            if kind == "run":
+                execute(transport, _in_context(base, arg))
+            else:
+                if sftp is None:
+                    sftp = paramiko.SFTPClient.from_transport(transport)
+                with sftp.open(base + "/" + arg, "w") as f:
+                    f.set_pipelined(True)
+                    f.write(content)
+        if sftp is not None:
+            sftp.close()
+
     with ThreadPoolExecutor(max_workers=n) as pool:
         started = time.perf_counter()
         transports = list(pool.map(fresh, addresses))
@@ -92,9 +163,12 @@ def _paramiko_phases(bed: SSHTestBed, n: int, nodelay: bool) -> Phases:
         started = time.perf_counter()
         list(pool.map(warm, transports))
         t_warm = time.perf_counter() - started
+        started = time.perf_counter()
+        list(pool.map(deploy, enumerate(transports)))
+        t_deploy = time.perf_counter() - started
     for transport in transports:
         transport.close()
-    return {"fresh": t_fresh, "warm": t_warm}
+    return {"fresh": t_fresh, "warm": t_warm, "deploy": t_deploy}
 
 
 def paramiko_floor(bed: SSHTestBed, n: int) -> Phases:
@@ -108,6 +182,8 @@ def paramiko_nagle(bed: SSHTestBed, n: int) -> Phases:
 # --- Fabric -------------------------------------------------------------
 
 def fabric_phases(bed: SSHTestBed, n: int) -> Phases:
+    import io
+
     import paramiko
     from fabric import Config, ThreadingGroup
 
@@ -126,18 +202,32 @@ def fabric_phases(bed: SSHTestBed, n: int) -> Phases:
     for _ in range(COMMANDS):
         group.run(COMMAND, hide=True)
     t_warm = time.perf_counter() - started
+
+    def deploy(index_conn: tuple[int, object]) -> None:
+        index, conn = index_conn
+        base = DEPLOY_BASE % (os.getpid(), index)
+        conn.run("mkdir -p '%s'" % base, hide=True)
+        with conn.cd(base), conn.prefix("export %s='%s'" % DEPLOY_ENV), conn.prefix(DEPLOY_PREFIX):
+            for kind, arg, content in DEPLOY_STEPS:
+                if kind == "run":
+                    conn.run(arg, hide=True)
+                else:
+                    conn.put(io.BytesIO(content), base + "/" + arg)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        list(pool.map(deploy, enumerate(group)))
+    t_deploy = time.perf_counter() - started
     group.close()
-    return {"fresh": t_fresh, "warm": t_warm}
+    return {"fresh": t_fresh, "warm": t_warm, "deploy": t_deploy}
 
 
 # --- deployer -----------------------------------------------------------
 
 def run_deployer_phases(bed: SSHTestBed, n: int) -> Phases:
-    """deployer's fresh and warm phases: ``{"fresh": seconds, "warm": seconds}``.
+    """deployer's phases: ``{"fresh": seconds, "warm": seconds, "deploy": seconds}``.
 
-    LEAD: a draft against the documented API (ParallelNode + Env + host.run);
-    check it against the node layer as built. Run recording is off here
-    (``DEPLOYER_RECORD=0``) unless ``--record`` is given.
+    Each phase is one action call on a ParallelNode whose cells are the N hosts.
     """
     try:
         from deployer.node import Env, ParallelNode
@@ -146,6 +236,7 @@ def run_deployer_phases(bed: SSHTestBed, n: int) -> Phases:
         raise DeployerUnavailable(f"deployer's node layer is not importable yet ({e})") from e
 
     host_classes = bed.host_classes()[:n]  # new classes: no connection cached yet
+    index_of = {cls: i for i, cls in enumerate(host_classes)}
 
     class Fanout(ParallelNode):
         class Hosts:
@@ -155,17 +246,39 @@ def run_deployer_phases(bed: SSHTestBed, n: int) -> Phases:
             self.host.run(COMMAND, interactive=False)
 
         def many(self) -> None:
+            host = self.host
             for _ in range(COMMANDS):
-                self.host.run(COMMAND, interactive=False)
+                host.run(COMMAND, interactive=False)
+
+        def deploy(self) -> None:
+            host = self.host
+            base = DEPLOY_BASE % (os.getpid(), index_of[self.host.get_host()])
+            host.run("mkdir -p '%s'" % base, interactive=False)
+            with host.cd(base), host.env(*DEPLOY_ENV), host.prefix(DEPLOY_PREFIX):
+                for kind, arg, content in DEPLOY_STEPS:
+                    if kind == "run":
+                        host.run(arg, interactive=False)
+                    else:
+                        with host.open(base + "/" + arg, "wb") as f:
+                            f.write(content)
 
     env = Env(Fanout(), pty=DummyPty())
-    started = time.perf_counter()
-    env.one()
-    t_fresh = time.perf_counter() - started
-    started = time.perf_counter()
-    env.many()
-    t_warm = time.perf_counter() - started
-    return {"fresh": t_fresh, "warm": t_warm}
+    times = {}
+    for phase, action in (("fresh", env.one), ("warm", env.many), ("deploy", env.deploy)):
+        started = time.perf_counter()
+        action()
+        times[phase] = time.perf_counter() - started
+    return times
+
+
+def run_deployer_recorded(bed: SSHTestBed, n: int) -> Phases:
+    """:func:`run_deployer_phases` with run recording on (SQLite in a temp dir)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.pop("DEPLOYER_RECORD", None)
+        os.environ["DEPLOYER_RUNS_URL"] = "sqlite:///%s/runs.db" % tmp
+        return run_deployer_phases(bed, n)
 
 
 TOOLS: dict[str, Callable[[SSHTestBed, int], Phases]] = {
@@ -173,6 +286,7 @@ TOOLS: dict[str, Callable[[SSHTestBed, int], Phases]] = {
     "paramiko nagle": paramiko_nagle,
     "fabric": fabric_phases,
     "deployer": run_deployer_phases,
+    "deployer+record": run_deployer_recorded,
 }
 
 
@@ -186,10 +300,9 @@ def _proc_status_kb(field: str) -> int:
     return 0
 
 
-def _child(tool: str, bed: SSHTestBed, n: int, record: bool, conn) -> None:
+def _child(tool: str, bed: SSHTestBed, n: int, conn) -> None:
     try:
-        if not record:
-            os.environ["DEPLOYER_RECORD"] = "0"
+        os.environ["DEPLOYER_RECORD"] = "0"  # deployer+record turns it back on
         try:
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # reset VmHWM: measure this process's own peak
@@ -208,11 +321,11 @@ def _child(tool: str, bed: SSHTestBed, n: int, record: bool, conn) -> None:
         conn.close()
 
 
-def run_tool(tool: str, bed: SSHTestBed, n: int, record: bool, timeout: float = 600) -> tuple[str, object]:
+def run_tool(tool: str, bed: SSHTestBed, n: int, timeout: float = 600) -> tuple[str, object]:
     """Run one tool's phases in a forked process (its own imports, its own memory peak)."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(tool, bed, n, record, child))
+    proc = ctx.Process(target=_child, args=(tool, bed, n, child))
     proc.start()
     child.close()
     if not parent.poll(timeout):
@@ -225,35 +338,37 @@ def run_tool(tool: str, bed: SSHTestBed, n: int, record: bool, timeout: float = 
 
 
 def _ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:6.2f}x" if a is not None and b else "     -"
+    return f"{a / b:.2f}x" if a is not None and b else "-"
 
 
-def print_table(n: int, results: dict[str, Phases], notes: dict[str, str]) -> None:
+def print_table(n: int, results: dict[str, Phases], notes: dict[str, str], repeat: int) -> None:
     floor = results.get("paramiko floor", {})
     fabric = results.get("fabric", {})
-    print(f"\nfan-out on {n} loopback hosts: fresh = connect+auth+1 command; warm = {COMMANDS} commands/host")
-    head = f"{'tool':16} {'fresh s':>8} {'warm s':>8} {'ms/cmd':>7} {'fresh/floor':>11} {'warm/floor':>10} " \
-           f"{'fresh/fabric':>12} {'warm/fabric':>11} {'peak MB':>8} {'+MB':>6}"
+    print(f"\nfan-out on {n} loopback hosts (best of {repeat}): fresh = connect+auth+1 command; "
+          f"warm = {COMMANDS} commands/host; deploy = {len(DEPLOY_STEPS) + 1}-step deployment/host")
+    head = f"{'tool':16} " + " ".join(f"{p + ' s':>8}" for p in PHASES) + f" {'ms/cmd':>7} " + \
+        " ".join(f"{p + '/floor':>12}" for p in PHASES) + " " + \
+        " ".join(f"{p + '/fabric':>13}" for p in PHASES) + f" {'peak MiB':>9} {'+MiB':>6}"
     print(head)
     print("-" * len(head))
     for tool in TOOLS:
-        if tool in results:
-            r = results[tool]
-            print(f"{tool:16} {r['fresh']:8.3f} {r['warm']:8.3f} {1000 * r['warm'] / COMMANDS:7.1f} "
-                  f"{_ratio(r['fresh'], floor.get('fresh')):>11} {_ratio(r['warm'], floor.get('warm')):>10} "
-                  f"{_ratio(r['fresh'], fabric.get('fresh')):>12} {_ratio(r['warm'], fabric.get('warm')):>11} "
-                  f"{r['peak_mb']:8.1f} {r['grew_mb']:6.1f}")
-        else:
-            print(f"{tool:16} {notes.get(tool, 'not run').splitlines()[0]}")
-    print("ms/cmd = warm time / commands per host (hosts run in parallel); best of the repeats.")
+        if tool not in results:
+            if tool in notes:
+                print(f"{tool:16} {notes[tool].splitlines()[0]}")
+            continue
+        r = results[tool]
+        print(f"{tool:16} " + " ".join(f"{r[p]:8.3f}" for p in PHASES) + f" {1000 * r['warm'] / COMMANDS:7.1f} "
+              + " ".join(f"{_ratio(r[p], floor.get(p)):>12}" for p in PHASES) + " "
+              + " ".join(f"{_ratio(r[p], fabric.get(p)):>13}" for p in PHASES)
+              + f" {r['peak_mb']:9.1f} {r['grew_mb']:6.1f}")
+    print("ms/cmd = warm time / commands per host (hosts run in parallel). Peak = VmHWM of the tool's process.")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=10, help="number of loopback hosts (default 10)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool (interleaved); the best is kept")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of: " + ", ".join(TOOLS))
-    parser.add_argument("--record", action="store_true", help="leave deployer's run recording on")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -265,21 +380,24 @@ def main(argv: list[str] | None = None) -> int:
     notes: dict[str, str] = {}
     failed = False
     with SSHTestBed(n_hosts=args.hosts) as bed:
-        for tool in tools:
-            for _ in range(args.repeat):
-                status, value = run_tool(tool, bed, args.hosts, args.record)
+        # Round-robin over the tools, so that a slow spell of the machine hits them all.
+        for _ in range(args.repeat):
+            for tool in tools:
+                if tool in notes:
+                    continue
+                status, value = run_tool(tool, bed, args.hosts)
                 if status != "ok":
                     notes[tool] = f"{status}: {value}"
                     if status == "error":
                         failed = True
                         print(f"{tool}: {value}", file=sys.stderr)
-                    break
+                    continue
                 best = results.get(tool)
                 results[tool] = value if best is None else {k: min(best[k], value[k]) for k in value}
-    print_table(args.hosts, results, notes)
+    print_table(args.hosts, results, notes, args.repeat)
     if args.json:
-        Path(args.json).write_text(json.dumps({"hosts": args.hosts, "commands": COMMANDS, "results": results,
-                                               "notes": notes}, indent=2))
+        Path(args.json).write_text(json.dumps({"hosts": args.hosts, "commands": COMMANDS, "repeat": args.repeat,
+                                               "results": results, "notes": notes}, indent=2))
     return 1 if failed else 0
 
 

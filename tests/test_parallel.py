@@ -382,3 +382,101 @@ def test_unreachable_ssh_host_fails_alone(ssh_bed):
     assert isinstance(info.value.failures["unreachable"], ConnectionFailedException)
     assert info.value.result.successes == {"bed-0": "hello", "bed-1": "hello"}
     assert "unreachable" in str(info.value)
+
+
+# -- interrupting a parallel action (Ctrl-C through a real terminal: tests/test_interrupt.py) --
+
+def _sleeps(seconds):
+    import subprocess
+    out = subprocess.run(["pgrep", "-af", "sleep " + seconds], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split()[1].endswith("sleep")]
+
+
+def _wait_until(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+class Sleepers(ParallelNode):
+    class Hosts:
+        host = [Host1, Host2, Host3]
+
+    def sleep(self, seconds, interactive=False):
+        self.host.run("sleep %s" % seconds, interactive=interactive)
+
+    def nested(self, seconds):
+        # A parallel action inside a cell: cancelling the outer one cancels it too.
+        return self.initialize_node(InnerSleepers).sleep(seconds)
+
+
+class InnerSleepers(ParallelNode):
+    class Hosts:
+        host = [Host1, Host2]
+
+    def sleep(self, seconds):
+        self.host.run("sleep %s" % seconds, interactive=False)
+
+
+def _interrupt_from_another_thread(action, seconds, expected):
+    """Run ``action`` in a thread (as a shell server's session does), interrupt it as Ctrl-C does."""
+    from deployer.shell.session import interrupt_thread
+
+    outcome = {}
+
+    def run():
+        try:
+            action()
+        except BaseException as e:  # noqa: BLE001 -- what the thread ended with is the result
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        assert _wait_until(lambda: len(_sleeps(seconds)) == expected), _sleeps(seconds)
+        assert interrupt_thread(thread)
+        thread.join(15)
+        assert not thread.is_alive()
+        assert isinstance(outcome.get("error"), KeyboardInterrupt), outcome
+        assert _wait_until(lambda: not _sleeps(seconds)), _sleeps(seconds)
+    finally:
+        for line in _sleeps(seconds):
+            import os
+            import signal
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_interrupting_the_waiting_thread_stops_every_cell(interactive):
+    seconds = "41.%d" % (1 + interactive)
+    env = env_for(Sleepers())
+    _interrupt_from_another_thread(lambda: env.sleep(seconds, interactive=interactive), seconds, 3)
+
+
+def test_interrupting_an_outer_parallel_action_stops_the_nested_one():
+    env = env_for(Sleepers())
+    _interrupt_from_another_thread(lambda: env.nested("41.3"), "41.3", 6)
+
+
+def test_cells_in_a_cancelled_scope_stop_and_queued_cells_never_start(tmp_path):
+    from deployer.execution.cancel import ActionCancelled, CancelScope
+
+    scope = CancelScope()
+    started = []
+
+    def task(i):
+        def run(pty):
+            started.append(i)
+            if i == 0:
+                scope.cancel()   # as if Ctrl-C came while the first cell ran
+            Host1(pty=pty).run("sleep 41.4", interactive=False)
+        return run
+
+    with scope.entered():   # run_tasks nests its scope in ours
+        with pytest.raises(ActionCancelled):
+            run_tasks([task(i) for i in range(4)], ["a", "b", "c", "d"], DummyPty(), max_workers=1)
+    assert started == [0]
+    assert not _sleeps("41.4")

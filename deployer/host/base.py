@@ -3,7 +3,10 @@
 A transport (:mod:`deployer.host.local`, :mod:`deployer.host.ssh`) supplies only
 small primitives: start a :class:`Process` (with or without a pty) and a few file
 operations. Command building (cd/env/prefix, sudo, sandbox, user), the output
-loop, sudo password answering, timeouts, exit statuses and events live here::
+loop, sudo password answering, timeouts, exit statuses, events and interrupts
+live here. In a parallel cell (:mod:`deployer.execution.cancel`) a command takes
+no keys from the shared terminal, and stops (its process killed, remote ones
+included) as soon as the cell is cancelled by Ctrl-C::
 
     class MyHost(SSHHost):
         address = 'example.com'
@@ -32,6 +35,7 @@ import tty
 import uuid
 from typing import IO, Any, Callable, Iterator
 
+from deployer.execution import cancel
 from deployer.exceptions import (CommandTimeoutException, ExecCommandFailed,
                                  SudoPasswordException)
 from deployer.loggers.base import Logger, NullLogger
@@ -46,6 +50,8 @@ __all__ = ["Host", "HostContext", "Stat", "Process"]
 #: Lines of output kept in ``CommandFinished.output_tail``.
 OUTPUT_TAIL_LINES = 20
 _READ_SIZE = 65536
+#: How often a command's wait wakes up in a thread that cannot get SIGINT.
+_WAKE_INTERVAL = 0.25
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TILDE_PREFIX = re.compile(r"~[A-Za-z0-9._-]*")
 
@@ -522,6 +528,16 @@ class Host:
                silent: bool, timeout: float | None) -> int | None:
         """Start the process and pump its output until it ends; return its exit status."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        scope = cancel.current()
+        if scope is not None:
+            scope.check()
+        cancel_fd = scope.fileno() if scope is not None else None
+        # Only the main thread gets SIGINT inside select; other threads are
+        # interrupted asynchronously (shell servers), which lands only when
+        # Python runs: wake up now and then for them. Parallel cells wake on
+        # their cancel descriptor instead.
+        wake = None if (scope is not None or threading.current_thread() is threading.main_thread()) \
+            else _WAKE_INTERVAL
         size = self.pty.get_size() if interactive else (24, 80)
         proc = self._start_process(wrapped, pty=interactive, term=self.pty.term_var if interactive else "",
                                    size=size)
@@ -529,7 +545,9 @@ class Host:
         scanner = _TokenScanner(list(sudo_tokens)) if sudo_tokens else None
         prompts = 0
         after_prompt = False
-        forward_fd = self._input_fd() if interactive else None
+        # Cells that share one terminal must not take its keys (nor raw mode): a
+        # Ctrl-C would reach one command instead of interrupting the action.
+        forward_fd = self._input_fd() if interactive and not (scope is not None and scope.shares_input) else None
         pending_input = initial_input.encode("utf-8") if (interactive and initial_input) else b""
         out = self.pty.stdout
 
@@ -603,10 +621,16 @@ class Host:
                         fds.append(forward_fd)
                     if winch_fd is not None:
                         fds.append(winch_fd)
+                    if cancel_fd is not None:
+                        fds.append(cancel_fd)
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise CommandTimeoutException(self, command, timeout)  # type: ignore[arg-type]
+                    if wake is not None:
+                        remaining = wake if remaining is None else min(remaining, wake)
                     ready = select(fds, [], [], remaining)[0]
+                    if cancel_fd is not None and cancel_fd in ready:
+                        scope.check()  # type: ignore[union-attr]
                     if winch_fd is not None and winch_fd in ready:
                         os.read(winch_fd, 1024)
                         rows, cols = self.pty.get_size()
@@ -626,16 +650,28 @@ class Host:
             if scanner is not None:
                 emit(scanner.flush())
             emit(b"", final=True)
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return proc.wait(remaining)
-            except TimeoutError:
-                raise CommandTimeoutException(self, command, timeout) from None  # type: ignore[arg-type]
+            return self._wait_exit(proc, command, timeout, deadline, scope, wake)
         except BaseException:
             proc.kill()
             raise
         finally:
             proc.close()
+
+    def _wait_exit(self, proc: Process, command: str, timeout: float | None, deadline: float | None,
+                   scope: Any, wake: float | None) -> int | None:
+        """The exit status, once the output ended (usually at once)."""
+        step = _WAKE_INTERVAL if (scope is not None or wake is not None) else None
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if step is not None:
+                remaining = step if remaining is None else min(remaining, step)
+            try:
+                return proc.wait(remaining)
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise CommandTimeoutException(self, command, timeout) from None  # type: ignore[arg-type]
+                if scope is not None:
+                    scope.check()
 
     @contextlib.contextmanager
     def _raw_input(self, fd: int | None) -> Iterator[None]:

@@ -70,6 +70,34 @@ class _AcceptUnknown(paramiko.MissingHostKeyPolicy):
         return None
 
 
+_key_cache: dict[tuple[str, int, int], paramiko.PKey] = {}
+_key_cache_lock = threading.Lock()
+
+
+def _load_key_file(path: str) -> paramiko.PKey | None:
+    """The unencrypted private key in ``path``, parsed once per version of the file.
+
+    None when it cannot be loaded here (encrypted, unknown type, unreadable):
+    paramiko then loads it itself and reports the problem.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (path, st.st_mtime_ns, st.st_size)
+    with _key_cache_lock:
+        found = _key_cache.get(key)
+    if found is not None:
+        return found
+    try:
+        loaded = paramiko.PKey.from_path(path)
+    except Exception:  # noqa: BLE001 -- any problem: let paramiko's own loading report it
+        return None
+    with _key_cache_lock:
+        _key_cache[key] = loaded
+    return loaded
+
+
 class _SSHConnection:
     """A live SSH connection: the transport, its session slots and its one SFTP client."""
 
@@ -366,11 +394,17 @@ class SSHHost(Host):
             client.set_missing_host_key_policy(_RejectUnknown())
         else:
             client.set_missing_host_key_policy(_AcceptUnknown())
-        pkey = self._pkey()
+        given_key = pkey = self._pkey()
+        key_filenames = target.key_filenames
+        if pkey is None and len(key_filenames) == 1 and not self.rsa_key_password:
+            # Parse the key file once per process, not once per host (fan-out to 50 hosts).
+            pkey = _load_key_file(key_filenames[0])
+            if pkey is not None:
+                key_filenames = []
         try:
             client.connect(
                 target.hostname, port=target.port, username=target.username,
-                password=self.password or None, pkey=pkey, key_filename=target.key_filenames or None,
+                password=self.password or None, pkey=pkey, key_filename=key_filenames or None,
                 timeout=self.timeout, banner_timeout=self.timeout, auth_timeout=self.timeout,
                 allow_agent=self.allow_agent, look_for_keys=not (target.key_filenames or pkey),
                 passphrase=self.rsa_key_password, sock=sock)
@@ -393,7 +427,7 @@ class SSHHost(Host):
                  target.name, known_hosts, target.port, target.hostname, known_hosts)) from None
         except paramiko.AuthenticationException as e:
             client.close()
-            tried = [k for k in target.key_filenames] + (["rsa_key"] if pkey else []) + \
+            tried = [k for k in target.key_filenames] + (["rsa_key"] if given_key else []) + \
                 (["ssh-agent"] if self.allow_agent and os.environ.get("SSH_AUTH_SOCK") else []) + \
                 (["password"] if self.password else [])
             raise AuthenticationFailedException(self, "authentication as %r on %s failed (tried: %s): %s" % (
