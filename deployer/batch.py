@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import shlex
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Union
 
 from deployer.exceptions import CommandTimeoutException, DeployerException, ExecCommandFailed
-from deployer.loggers.events import StatusChanged
+from deployer.loggers.events import ActionFinished, ActionStarted, StatusChanged
 
 __all__ = ["Batch", "BatchStep", "BatchProcess", "StepResult", "BatchFailed", "SUCCESS", "FAILED", "STARTED"]
 
@@ -182,10 +183,55 @@ class BatchProcess:
 
         ``raise_on_failure``: raise :class:`BatchFailed` (after ``FAILED`` is set)
         instead of returning False, so that an action fails with the step's output.
+
+        Inside an action the steps land in that action's run record. A batch run
+        on its own (a host whose logger is not bound to an action call) is a run
+        of its own: recorded as action ``batch`` (unless recording is off); a run
+        store that cannot be used raises ``RunStoreError`` before any step runs.
         """
         if self.started:
             raise DeployerException("this BatchProcess was started already; create a new one")
         self.started = True
+        standalone = self._open_standalone_run()
+        if standalone is None:
+            return self._execute(raise_on_failure)
+        recorder, call_id, host = standalone
+        original, self.host = self.host, host
+        error: Optional[str] = None
+        try:
+            ok = self._execute(raise_on_failure)
+            if not ok:
+                failed = self.failed_step
+                error = str(BatchFailed(self.host_slug, failed)) if failed is not None else "batch failed"
+            return ok
+        except BaseException as e:
+            error = "%s: %s" % (type(e).__name__, e)
+            raise
+        finally:
+            self.host = original
+            recorder.emit(ActionFinished(call_id=call_id, status=FAILED if error else SUCCESS, error=error))
+            recorder.close()
+
+    def _open_standalone_run(self) -> Optional[tuple[Any, str, Any]]:
+        """``(recorder, call_id, host copy)`` when this batch runs outside any action, else None."""
+        from deployer.host.base import Host
+        from deployer.loggers.base import BoundLogger, MultiLogger
+
+        logger = getattr(self.host, "logger", None)
+        if not isinstance(self.host, Host) or (isinstance(logger, BoundLogger) and logger.call_id):
+            return None           # in an action (or a host container): that run records it
+        from deployer.runs import recorder_from_environment
+
+        recorder = recorder_from_environment()
+        if recorder is None:
+            return None
+        call_id = uuid.uuid4().hex
+        recorder.emit(ActionStarted(call_id=call_id, parent_id=None, node_path="", action="batch",
+                                    args=(self.batch.cwd or "~",), sandbox=self.sandbox, hosts=(self.host_slug,)))
+        host = self.host.copy(logger=MultiLogger([logger, recorder]).bind(call_id))
+        return recorder, call_id, host
+
+    def _execute(self, raise_on_failure: bool) -> bool:
         self.set_status(STARTED, detail="%d steps in %s" % (len(self.steps), self.batch.cwd or "~"))
         failed: Optional[StepResult] = None
         try:

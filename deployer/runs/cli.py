@@ -39,8 +39,20 @@ def parse_since(text: str, now: Optional[float] = None) -> float:
                                          % text) from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deployer runs", description="The recorded history of runs.")
+class _Parser(argparse.ArgumentParser):
+    """argparse writing its usage, help and errors to given streams (the shell's pty), not sys.*."""
+
+    streams: Optional[tuple[TextIO, TextIO]] = None
+
+    def _print_message(self, message: str, file: Optional[TextIO] = None) -> None:
+        if self.streams is None or not message:
+            return super()._print_message(message, file)
+        out, err = self.streams
+        (err if file is sys.stderr else out).write(message)
+
+
+def _parser(prog: str = "deployer runs", streams: Optional[tuple[TextIO, TextIO]] = None) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="The recorded history of runs.")
     p.add_argument("--store", help="store URL (default: $DEPLOYER_RUNS_URL or the state dir's runs.db)")
     sub = p.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list", help="recorded runs, newest first")
@@ -56,22 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     fol = sub.add_parser("follow", help="stream a run until it ends")
     fol.add_argument("id")
     fol.add_argument("--interval", type=float, default=0.5, help="seconds between polls of the store")
+    for parser in (p, lst, show, fol):
+        parser.streams = streams
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None, stdout: Optional[TextIO] = None,
-         stderr: Optional[TextIO] = None) -> int:
-    """Run ``deployer runs ...``; returns the exit code."""
+         stderr: Optional[TextIO] = None, prog: str = "deployer runs") -> int:
+    """Run ``deployer runs ...``; returns the exit code.
+
+    ``stdout``/``stderr``: where everything goes, usage and errors included (the
+    interactive shell's ``runs`` passes its terminal).
+    """
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    streams = (out, err) if (stdout is not None or stderr is not None) else None
     try:
-        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = _parser(prog, streams).parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:          # argparse printed the usage
         return int(e.code or 0)
     try:
         store = open_store(args.store)
     except RunStoreError as e:
-        err.write("deployer runs: %s\n" % e)
+        err.write("%s: %s\n" % (prog, e))
         return 1
     try:
         if args.command == "list":
@@ -92,11 +111,8 @@ def main(argv: Optional[Sequence[str]] = None, stdout: Optional[TextIO] = None,
                 out.flush()
             run = follow(store, args.id, write, poll_interval=max(0.05, args.interval))
             return 0 if run.status == SUCCESS else 1
-    except RunNotFound as e:
-        err.write("deployer runs: %s\n" % e)
-        return 1
-    except RunStoreError as e:
-        err.write("deployer runs: %s\n" % e)
+    except (RunNotFound, RunStoreError) as e:
+        err.write("%s: %s\n" % (prog, e))
         return 1
     except KeyboardInterrupt:
         return 130

@@ -58,7 +58,8 @@ def render_history_entry(h: HistoryEntry) -> str:
     """One history line: time, (host), status, detail."""
     who = "[%s] " % h.host if h.host else ""
     label = {KIND_RUN: "run", KIND_STEP: "step", KIND_ACTION: "action", KIND_FILE: "file"}.get(h.kind, h.kind)
-    detail = ("  " + h.detail) if h.detail else ""
+    # A multi-line detail (an error with a log tail) stays indented under its entry.
+    detail = ("  " + h.detail.rstrip("\n").replace("\n", "\n" + " " * 33)) if h.detail else ""
     return "%s  %-6s %s%s%s\n" % (format_time(h.time), label, who, h.status, detail)
 
 

@@ -129,7 +129,7 @@ class Launcher:
     def run_once(self, action: str, params: Sequence[str], logger: Any = None) -> int:
         """``run ACTION PARAMETER...``: one action, no prompt, an exit status for CI."""
         from deployer.shell.errors import ShellCommandError
-        from deployer.shell.shell import Shell
+        from deployer.shell.shell import RunNotStarted, Shell
 
         pty = Pty(interactive=self.interactive)
         shell = Shell(self.root, pty, logger=logger, path=self.path)
@@ -155,6 +155,8 @@ class Launcher:
         if not ok:
             if isinstance(error, ShellCommandError):
                 return EXIT_USAGE
+            if isinstance(error, RunNotStarted):   # already said why
+                return EXIT_FAILED
             shell.write_error(_failure_summary(shell, node, name, error))
             return EXIT_FAILED
         return EXIT_OK
@@ -176,20 +178,37 @@ class Launcher:
     def _background(self) -> int:
         from deployer.runs.background import start_background
         from deployer.runs.errors import BackgroundRunError, RunStoreError
+        from deployer.shell.errors import ShellCommandError
+        from deployer.shell.shell import Shell
 
         a = self.args
-        params = list(a.get("PARAMETER") or [])
-        action, sandbox = a["ACTION"], False
-        if action == "sandbox" and params:
-            action, sandbox = params[0], True
-            params = params[1:]
+        words = [a["ACTION"], *(a.get("PARAMETER") or [])]
+        sandbox = words[0] == "sandbox" and len(words) > 1
+        if sandbox:
+            words = words[1:]
+        # Checked here, as ``run ACTION`` checks them, so that a typo is an error now
+        # (exit 2), not a background run that fails later. Leading child names
+        # (``web deploy 2.0``) become part of the node path of the record.
+        shell = Shell(self.root, Pty(interactive=False), path=self.path)
         try:
-            run_id = start_background(self.spec_or_derived(), ".".join(self.path), action, params, sandbox)
+            node, action, params = shell.split_action_words(words)
+        except (ShellCommandError, LookupError) as e:
+            return self._background_refused(str(e), EXIT_USAGE)
+        problem = shell._check_parameters(node, action, params)
+        if problem is not None:
+            return self._background_refused(str(problem), EXIT_USAGE)
+        path = ".".join(shell.tree.path(node)[1:])
+        try:
+            run_id = start_background(self.spec_or_derived(), path, action, params, sandbox)
         except (RunStoreError, BackgroundRunError) as e:
-            sys.stderr.write("deployer: the background run did not start: %s\n" % e)
-            return EXIT_FAILED
+            return self._background_refused(str(e), EXIT_FAILED)
         sys.stdout.write("%s\n" % run_id)
         return EXIT_OK
+
+    @staticmethod
+    def _background_refused(why: str, status: int) -> int:
+        sys.stderr.write("deployer: the background run did not start: %s\n" % why)
+        return status
 
     # -- clients ----------------------------------------------------------
 
@@ -204,8 +223,9 @@ class Launcher:
                        server_options=["--non-interactive"] if not self.interactive else [])
 
     def _scp(self, tree_wide: bool, logger: Any = None) -> int:
+        from deployer.exceptions import DeployerException
         from deployer.shell.commands import choose_host
-        from deployer.shell.errors import ShellCommandError
+        from deployer.shell.errors import ShellCommandError, describe_error
         from deployer.shell.scp import ScpShell
         from deployer.shell.shell import Shell
 
@@ -220,6 +240,9 @@ class Launcher:
         except (ShellCommandError, LookupError) as e:
             sys.stderr.write("%s\n" % e)
             return EXIT_USAGE
+        except DeployerException as e:       # e.g. no answer to "which host?" (--non-interactive)
+            sys.stderr.write("%s\n" % describe_error(e, with_traceback=False))
+            return EXIT_FAILED
         ScpShell(host, pty, history_file=history_file("scp_history")).cmdloop()
         return EXIT_OK
 

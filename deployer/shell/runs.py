@@ -1,7 +1,14 @@
-"""The shell's ``runs`` command: the run history, through :mod:`deployer.runs.views`.
+"""The shell's ``runs`` command: the run history, the same views as ``deployer runs``.
 
-``runs`` / ``runs list [N]`` (newest first), ``runs show ID``, ``runs follow ID``
-(Ctrl-C stops following). Output goes to the shell's pty (the server-safe way).
+::
+
+    runs                                   the last 20 runs, newest first
+    runs list [N] [--status S] [--node N] [--since 2h|2024-05-01] [--limit N] [--json]
+    runs show ID [--json]
+    runs follow ID                         Ctrl-C stops following
+
+It is :func:`deployer.runs.cli.main` with the shell's terminal as its output
+(the server-safe way: nothing goes to the process's own stdout).
 """
 from __future__ import annotations
 
@@ -9,39 +16,52 @@ from typing import Any
 
 from deployer.shell.errors import ShellCommandError
 
-__all__ = ["runs_command"]
+__all__ = ["runs_command", "DEFAULT_LIMIT"]
 
 DEFAULT_LIMIT = 20
+USAGE = "usage: runs [list [N] [--status S] [--node NODE] [--since DATE|AGE] | show RUN_ID | follow RUN_ID]"
+
+
+class _PtyStream:
+    """A text stream on the shell's terminal."""
+
+    def __init__(self, shell: Any, error: bool = False) -> None:
+        self.shell = shell
+        self.error = error
+
+    def write(self, text: str) -> int:
+        if self.error and text.strip():
+            self.shell.write_error(text.rstrip("\n"))
+        elif not self.error:
+            self.shell.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        flush = getattr(self.shell.pty.stdout, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def runs_argv(args: list[str]) -> list[str]:
+    """The shell's words as ``deployer runs`` arguments (``runs`` = ``runs list``; ``list 5`` = ``--limit 5``)."""
+    if not args or args[0].startswith("-") and args[0] not in ("-h", "--help", "--store"):
+        args = ["list", *args]
+    if args[0] not in ("list", "show", "follow", "-h", "--help", "--store"):
+        raise ShellCommandError(USAGE)
+    if args[0] == "list":
+        rest = args[1:]
+        if rest and rest[0].isdigit():
+            rest = ["--limit", rest[0], *rest[1:]]
+        if not any(a == "--limit" or a.startswith("--limit=") for a in rest):
+            rest += ["--limit", str(DEFAULT_LIMIT)]
+        args = ["list", *rest]
+    return args
 
 
 def runs_command(shell: Any, args: list[str]) -> None:
-    from deployer.runs import RunNotFound, RunStoreError
-    from deployer.runs import views
-    from deployer.runs.stores import open_store
+    from deployer.runs.cli import main
 
-    sub = args[0] if args else "list"
-    if sub not in ("list", "show", "follow"):
-        raise ShellCommandError("usage: runs [list [N] | show RUN_ID | follow RUN_ID]")
-    if sub in ("show", "follow") and len(args) != 2:
-        raise ShellCommandError("usage: runs %s RUN_ID" % sub)
-    try:
-        store = open_store()
-    except RunStoreError as e:
-        raise ShellCommandError("runs: %s" % e) from None
-    try:
-        if sub == "list":
-            try:
-                limit = int(args[1]) if len(args) > 1 else DEFAULT_LIMIT
-            except ValueError:
-                raise ShellCommandError("runs list: N must be a number") from None
-            shell.write(views.render_list(store.list_runs(limit=limit)))
-        elif sub == "show":
-            shell.write(views.render_show(store.get_run(args[1])))
-        else:
-            views.follow(store, args[1], shell.write)
-    except RunNotFound as e:
-        raise ShellCommandError("runs: %s" % e) from None
-    except RunStoreError as e:
-        raise ShellCommandError("runs: %s" % e) from None
-    finally:
-        store.close()
+    argv = runs_argv(args)
+    status = main(argv, stdout=_PtyStream(shell), stderr=_PtyStream(shell, error=True), prog="runs")
+    if status == 130 and argv[0] == "follow":
+        shell.write("\n(stopped following; the run goes on)\n")

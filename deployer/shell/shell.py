@@ -15,6 +15,7 @@ import shlex
 import threading
 from typing import Any, Callable, Sequence
 
+from deployer.exceptions import DeployerException
 from deployer.pseudo_terminal import Pty
 from deployer.shell.errors import ShellCommandError, describe_error
 from deployer.shell.navigation import NodeNotFound, Tree, colored_name, format_path
@@ -148,6 +149,14 @@ class Shell:
         except (ShellCommandError, NodeNotFound) as e:
             self.write_error(str(e))
             return True
+        except DeployerException as e:
+            # A question without an answer, a host that cannot be reached, ...: say so, go on.
+            self.write_error(describe_error(e, with_traceback=False))
+            return True
+        except Exception as e:
+            # A bug in a command must not end the session; the traceback is what a user reports.
+            self.write_error(describe_error(e))
+            return True
         finally:
             self.busy.clear()
 
@@ -210,15 +219,25 @@ class Shell:
                    ) -> tuple[bool, Any]:
         """Run one action; print its result (unless suppressed) or its error.
 
-        Returns ``(succeeded, result)``. KeyboardInterrupt is passed on.
+        The run is recorded (:func:`deployer.runs.recorder_from_environment`); a
+        run store that cannot be used stops the action before it starts, with
+        the reason. Returns ``(succeeded, result)``. KeyboardInterrupt is passed on.
         """
+        from deployer.loggers import MultiLogger
         from deployer.node import Env
+        from deployer.runs import RunStoreError, recorder_from_environment
 
         problem = self._check_parameters(node, name, params)
         if problem is not None:
             self.write_error(str(problem))
             return False, problem
-        env = Env(node, pty=self.pty, logger=self._run_logger(), is_sandbox=sandbox)
+        try:
+            recorder = recorder_from_environment()
+        except RunStoreError as e:
+            error = RunNotStarted("%s.%s did not start: %s" % (format_path(self.tree.path(node)), name, e))
+            self.write_error(str(error))
+            return False, error
+        env = Env(node, pty=self.pty, logger=MultiLogger([recorder, self.logger]), is_sandbox=sandbox)
         try:
             result = getattr(env, name)(*params)
         except KeyboardInterrupt:
@@ -226,6 +245,9 @@ class Shell:
         except Exception as e:
             self.write_error(describe_error(e))
             return False, e
+        finally:
+            if recorder is not None:
+                recorder.close()
         if result is not None and not self._suppressed(node, name):
             self.write(format_result(result) + "\n")
         return True, result
@@ -247,20 +269,15 @@ class Shell:
             return ShellCommandError("%s: %s. Usage: %s %s" % (name, e, name, " ".join(wanted)))
         return None
 
-    def _run_logger(self) -> Any:
-        """None (the Env records the run itself), or the recorder plus the ``--log`` logger."""
-        if self.logger is None:
-            return None
-        from deployer.loggers import MultiLogger
-        from deployer.runs import recorder_from_environment
-
-        return MultiLogger([recorder_from_environment(), self.logger])
-
     def _suppressed(self, node: Any, name: str) -> bool:
         try:
             return bool(self.tree.inspector(node).suppress_result_for_action(name))
         except AttributeError:
             return False
+
+
+class RunNotStarted(DeployerException):
+    """The action did not start: its run could not be recorded (the store is unusable)."""
 
 
 def format_result(result: Any) -> str:
