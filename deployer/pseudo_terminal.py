@@ -11,6 +11,7 @@ import errno
 import fcntl
 import io
 import os
+import re
 import select as _select
 import struct
 import sys
@@ -20,6 +21,9 @@ from typing import IO, Any, Callable, Sequence
 
 __all__ = ["Pty", "DummyPty", "select"]
 
+# SGR sequences only: cursor movement (progress bars) stays.
+_ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")
+
 
 class Pty:
     """Terminal abstraction around a stdin/stdout pair.
@@ -28,15 +32,18 @@ class Pty:
     :param stdout: the output stream (``sys.__stdout__`` by default).
     :param interactive: when False, never ask for input; choose defaults.
     :param term_var: the ``TERM`` of the attached terminal ('' means: ours).
+    :param colors: keep ANSI colours in :meth:`write`; ``None``: only when the
+        output is a terminal (so ``deployer run ... | less`` gets plain text).
     """
 
     def __init__(self, stdin: IO | None = None, stdout: IO | None = None,
-                 interactive: bool = True, term_var: str = "") -> None:
+                 interactive: bool = True, term_var: str = "", colors: bool | None = None) -> None:
         self._stdin = stdin if stdin is not None else sys.__stdin__
         self._stdout = stdout if stdout is not None else sys.__stdout__
         self.interactive = interactive
         self.term_var = term_var or os.environ.get("TERM", "xterm")
         self._size: tuple[int, int] | None = None
+        self.colors = colors
         # Lines written by concurrent cells must not interleave mid-line.
         self.write_lock = threading.RLock()
         # One question at a time: parallel cells share the input.
@@ -101,7 +108,14 @@ class Pty:
                 continue
 
     def write(self, data: str) -> None:
-        """Write text to stdout and flush, under the write lock."""
+        """Write text to stdout and flush, under the write lock.
+
+        Colour codes are dropped when :attr:`colors` is off (auto: not a terminal).
+        """
+        if self.colors is None:
+            self.colors = self.isatty()
+        if not self.colors:
+            data = _ANSI_COLOR.sub("", data)
         with self.write_lock:
             self._stdout.write(data)
             self._stdout.flush()
@@ -119,6 +133,8 @@ class Pty:
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
         if stdout is not None:
+            # The new output (a per-host line writer) ends up on our terminal.
+            clone.colors = self.colors if self.colors is not None else self.isatty()
             clone._stdout = stdout
         return clone
 
@@ -134,7 +150,9 @@ class DummyPty(Pty):
     """
 
     def __init__(self, input_data: str = "", interactive: bool = True) -> None:
-        super().__init__(io.StringIO(input_data), io.StringIO(), interactive=interactive, term_var="dumb")
+        # Colours are kept: tests see the text a user's terminal would get.
+        super().__init__(io.StringIO(input_data), io.StringIO(), interactive=interactive, term_var="dumb",
+                         colors=True)
         self._size = (40, 80)
 
     def get_output(self) -> str:
