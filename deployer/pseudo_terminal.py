@@ -66,6 +66,12 @@ class Pty:
         except (AttributeError, ValueError):
             return False
 
+    def _stdout_is_terminal(self) -> bool:
+        try:
+            return bool(self._stdout.isatty())
+        except (AttributeError, ValueError):
+            return False
+
     def fileno(self) -> int:
         """File descriptor of stdin (for ``select``)."""
         return self._stdin.fileno()
@@ -113,7 +119,7 @@ class Pty:
         Colour codes are dropped when :attr:`colors` is off (auto: not a terminal).
         """
         if self.colors is None:
-            self.colors = self.isatty()
+            self.colors = self._stdout_is_terminal()
         if not self.colors:
             data = _ANSI_COLOR.sub("", data)
         with self.write_lock:
@@ -134,7 +140,7 @@ class Pty:
         clone.__dict__.update(self.__dict__)
         if stdout is not None:
             # The new output (a per-host line writer) ends up on our terminal.
-            clone.colors = self.colors if self.colors is not None else self.isatty()
+            clone.colors = self.colors if self.colors is not None else self._stdout_is_terminal()
             clone._stdout = stdout
         return clone
 
