@@ -14,6 +14,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable, Sequence
 
 from deployer.shell.protocol import (ATTACH, DATA, EXIT, HELLO, OPEN_WINDOW, WINDOW, FrameDecoder, ProtocolError,
@@ -24,6 +25,10 @@ __all__ = ["ShellServer", "serve_unix", "serve_telnet", "run_session"]
 
 #: How long an auxiliary window may take to connect before its work runs in the main terminal.
 AUX_ATTACH_TIMEOUT = 15.0
+#: How often the session thread wakes while it waits on windows, so that Ctrl-C lands.
+AUX_WAKE_INTERVAL = 0.25
+#: How long an interrupted parallel action waits for the cells in its windows to stop.
+AUX_STOP_GRACE = 10.0
 
 
 def run_session(server: "ShellServer") -> Callable[[Any, Session], int]:
@@ -103,8 +108,13 @@ class ShellServer:
     def open_auxiliary(self, session: Session, callbacks: Sequence[Callable[[Any], Any]]) -> list[Any]:
         """Run each callback in a window of its own (a new client connection), in parallel.
 
-        Called from the session thread. A window that does not connect in time
-        runs its callback in the session's own terminal afterwards.
+        Called from the session thread. The client is asked to open one window
+        per callback; each window attaches back with its token and runs its
+        callback on its own pty. A window that does not attach within
+        :data:`AUX_ATTACH_TIMEOUT` gets its callback run in the session's own
+        terminal afterwards. Ctrl-C in the main terminal or in any window (or
+        a window closed early) interrupts every cell; once they stopped, the
+        interrupt goes on to the caller.
         """
         requester = getattr(session, "request_window", None)
         if requester is None:
@@ -113,39 +123,88 @@ class ShellServer:
         for cb in callbacks:
             token = secrets.token_hex(16)
             slot = {"callback": cb, "done": threading.Event(), "attached": threading.Event(),
-                    "result": None, "error": None}
+                    "cancelled": threading.Event(), "session": None, "result": None, "error": None}
             with self._lock:
                 self._aux[token] = slot
             slots.append((token, slot))
             self.reactor.callFromThread(requester, token)
+        try:
+            self._wait_for_windows(session, slots)
+        except BaseException:
+            self._stop_windows(slots)
+            raise
         results = []
-        for token, slot in slots:
-            if not slot["attached"].wait(AUX_ATTACH_TIMEOUT):
-                with self._lock:
-                    self._aux.pop(token, None)
-                if not slot["attached"].is_set():
-                    try:
-                        slot["result"] = slot["callback"](session.pty)
-                    except Exception as e:
-                        slot["error"] = e
-                    slot["done"].set()
-            slot["done"].wait()
         for _, slot in slots:
             if slot["error"] is not None:
                 raise slot["error"]
             results.append(slot["result"])
         return results
 
+    def _wait_for_windows(self, session: Session, slots: list[tuple[str, dict[str, Any]]]) -> None:
+        # Polling waits: a Ctrl-C for this session thread is an asynchronous
+        # exception, which lands only while Python code runs.
+        deadline = time.monotonic() + AUX_ATTACH_TIMEOUT
+        late = []
+        for token, slot in slots:
+            while not slot["attached"].wait(AUX_WAKE_INTERVAL):
+                self._check_interrupted(slots)
+                if time.monotonic() > deadline:
+                    with self._lock:
+                        self._aux.pop(token, None)
+                    if not slot["attached"].is_set():  # it may have attached in between
+                        late.append(slot)
+                    break
+        for slot in late:
+            self._check_interrupted(slots)
+            try:
+                slot["result"] = slot["callback"](session.pty)
+            except Exception as e:
+                slot["error"] = e
+            slot["done"].set()
+        for _, slot in slots:
+            while not slot["done"].wait(AUX_WAKE_INTERVAL):
+                self._check_interrupted(slots)
+
+    @staticmethod
+    def _check_interrupted(slots: list[tuple[str, dict[str, Any]]]) -> None:
+        """Ctrl-C in one window (or a window closed early) interrupts the whole parallel action."""
+        for _, slot in slots:
+            aux = slot["session"]
+            if aux is not None and aux.interrupted.is_set():
+                raise KeyboardInterrupt("interrupted in the window of a parallel cell")
+
+    def _stop_windows(self, slots: list[tuple[str, dict[str, Any]]]) -> None:
+        """Interrupt every cell still running in a window and wait (a while) until they all stopped."""
+        with self._lock:
+            for token, _ in slots:
+                self._aux.pop(token, None)  # windows that attach from now on are refused
+        for _, slot in slots:
+            # First the flag, then the session: a window attaching right now
+            # either sees the flag or is interrupted here.
+            slot["cancelled"].set()
+            aux = slot["session"]
+            if aux is not None and not slot["done"].is_set():
+                aux.interrupt()
+        deadline = time.monotonic() + AUX_STOP_GRACE
+        for _, slot in slots:
+            if slot["attached"].is_set():
+                # Plain waits: a second Ctrl-C must not leave cells running unnoticed.
+                slot["done"].wait(max(0.0, deadline - time.monotonic()))
+
     def claim_auxiliary(self, token: str) -> dict[str, Any] | None:
+        """The slot waiting for a window with ``token`` (once only), or None."""
         with self._lock:
             slot = self._aux.pop(token, None)
-        if slot is not None:
-            slot["attached"].set()
+            if slot is not None:
+                slot["attached"].set()
         return slot
 
     def aux_runner(self, slot: dict[str, Any]) -> Callable[[Any, Session], int]:
+        """The body of an auxiliary window's session: its slot's callback, on the window's pty."""
         def run(pty: Any, session: Session) -> int:
             try:
+                if slot["cancelled"].is_set():
+                    raise KeyboardInterrupt("the parallel action was interrupted before this window opened")
                 slot["result"] = slot["callback"](pty)
                 return 0
             except BaseException as e:
@@ -249,6 +308,8 @@ def _unix_factory(server: ShellServer, reactor: Any) -> Any:
             options = _options_from_hello(hello)
             if slot is not None:
                 session = server.new_session(options, self._send, "aux", run=server.aux_runner(slot))
+                session.runs_cell = True
+                slot["session"] = session
             else:
                 session = server.new_session(options, self._send, "unix")
                 session.request_window = self._request_window  # type: ignore[attr-defined]

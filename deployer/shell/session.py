@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from deployer.pseudo_terminal import Pty
 
-__all__ = ["Session", "SessionOptions", "ServerPty", "interrupt_thread"]
+__all__ = ["Session", "SessionOptions", "ServerPty", "WindowedPty", "interrupt_thread"]
 
 
 def interrupt_thread(thread: threading.Thread, exc: type[BaseException] = KeyboardInterrupt) -> bool:
@@ -52,17 +52,30 @@ class SessionOptions:
 
 
 class ServerPty(Pty):
-    """A pty of a server session; parallel isolations may get windows of their own."""
+    """The pty of a server session.
+
+    Parallel cells on it run like on any :class:`Pty`: in worker threads, their
+    output prefixed by host in this terminal.
+    """
 
     def __init__(self, stdin: Any, stdout: Any, interactive: bool, term_var: str,
                  session: "Session") -> None:
         super().__init__(stdin, stdout, interactive=interactive, term_var=term_var)
         self.session = session
 
+
+class WindowedPty(ServerPty):
+    """The pty of a session whose client opens windows: each parallel cell gets one.
+
+    A separate class, not a flag: the worker pool asks whether the pty's
+    *type* overrides :meth:`run_in_auxiliary_ptys`, and a session without
+    windows must keep the prefixed, parallel output.
+    """
+
     def run_in_auxiliary_ptys(self, callbacks: Sequence[Callable[[Pty], Any]]) -> list[Any]:
         opener = self.session.open_auxiliary
-        if opener is None or not self.session.options.windows or len(callbacks) < 2:
-            return super().run_in_auxiliary_ptys(callbacks)
+        if opener is None or len(callbacks) < 2:
+            return [callback(self) for callback in callbacks]
         return opener(callbacks)
 
 
@@ -95,6 +108,11 @@ class Session:
         self.finished = threading.Event()
         self.thread = threading.Thread(target=self._main, name="deployer-%s" % name, daemon=True)
         self.pty: ServerPty | None = None
+        #: True for an auxiliary window's session: it runs one parallel cell from
+        #: start to end, so Ctrl-C or a closed window always interrupts it.
+        self.runs_cell = False
+        #: Set once Ctrl-C or the client's going away interrupted this session.
+        self.interrupted = threading.Event()
 
     # -- thread side ----------------------------------------------------------
 
@@ -104,7 +122,9 @@ class Session:
     def _main(self) -> None:
         stdin = os.fdopen(os.dup(self.slave), "r", encoding="utf-8", errors="replace")
         stdout = os.fdopen(os.dup(self.slave), "w", encoding="utf-8", errors="replace")
-        self.pty = ServerPty(stdin, stdout, self.options.interactive, self.options.term, self)
+        windows = self.options.windows and self.open_auxiliary is not None
+        pty_class = WindowedPty if windows else ServerPty
+        self.pty = pty_class(stdin, stdout, self.options.interactive, self.options.term, self)
         status = 1
         try:
             status = self._run(self.pty, self)
@@ -148,6 +168,7 @@ class Session:
             # The byte still goes in: it wakes a host waiting for input (so the
             # interrupt lands) and reaches the remote command; the shell drops
             # what is left of it before the next prompt.
+            self.interrupted.set()
             interrupt_thread(self.thread)
         with self._lock:
             self._pending += data
@@ -167,6 +188,8 @@ class Session:
         return False
 
     def _busy(self) -> bool:
+        if self.runs_cell:
+            return not self.finished.is_set()
         shell = self.shell
         return shell is not None and shell.busy.is_set()
 
@@ -180,6 +203,16 @@ class Session:
         except OSError:
             pass
 
+    def interrupt(self) -> None:
+        """Stop what runs in this session now, as Ctrl-C would (remote processes too)."""
+        self.interrupted.set()
+        interrupt_thread(self.thread)
+        try:
+            # Wakes a host waiting on its input so the interrupt lands now.
+            os.write(self.master, b"\x03")
+        except OSError:
+            pass
+
     def close(self) -> None:
         """The client went away: stop what runs (remote processes too) and end the shell."""
         if self.closed.is_set():
@@ -190,12 +223,7 @@ class Session:
             shell.closed.set()
             shell.stop_prompt()
         if self._busy():
-            interrupt_thread(self.thread)
-            try:
-                # Wakes a host waiting on its input so the interrupt lands now.
-                os.write(self.master, b"\x03")
-            except OSError:
-                pass
+            self.interrupt()
 
     def release(self) -> None:
         """Close the master end (after the session ended or was abandoned)."""

@@ -24,7 +24,7 @@ from deployer.pseudo_terminal import select
 from deployer.shell.protocol import (ATTACH, DATA, EXIT, HELLO, OPEN_WINDOW, SERVER_TYPES, FrameDecoder,
                                      ProtocolError, encode, encode_json, encode_size)
 
-__all__ = ["connect", "attach", "terminal_launcher"]
+__all__ = ["connect", "attach", "terminal_launcher", "window_command"]
 
 SERVER_START_TIMEOUT = 20.0
 
@@ -167,16 +167,28 @@ def _session(socket_path: str, kind: bytes, hello: dict[str, Any]) -> int:
     return status
 
 
+def window_command(socket_path: str, token: str) -> list[str]:
+    """The command an auxiliary window runs: attach to ``socket_path`` with ``token``.
+
+    It goes through ``env PYTHONPATH=...``: a window opener such as tmux starts
+    the command in its own server's environment, not ours, and deployer must
+    be importable there too.
+    """
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    return ["env", "PYTHONPATH=" + python_path, sys.executable, "-m", "deployer.shell.socket_client",
+            "--socket", socket_path, "--attach", token]
+
+
 def _open_window(socket_path: str, token: str) -> None:
     launcher = terminal_launcher()
     if launcher is None:
         return  # the server runs that isolation in the main terminal after a timeout
-    command = [sys.executable, "-m", "deployer.shell.socket_client", "--socket", socket_path, "--attach", token]
     try:
-        subprocess.Popen([*launcher, *command], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen([*launcher, *window_command(socket_path, token)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     except OSError:
-        pass
+        pass  # no such opener: the server runs that cell in the main terminal after a timeout
 
 
 def _main(argv: Sequence[str]) -> int:
