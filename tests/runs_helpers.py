@@ -1,6 +1,9 @@
 """Helpers shared by the run-history tests (store URLs for every backend, event sequences)."""
 from __future__ import annotations
 
+import hashlib
+import os
+import time
 import uuid
 from pathlib import Path
 
@@ -38,3 +41,60 @@ def run_events(call_id: str = "c1", node_path: str = "Root.web", action: str = "
     yield StatusChanged(status="UNPACK", host=host, detail="tar xzf", call_id=call_id, time=t0 + 3)
     yield ActionFinished(call_id=call_id, status="FAILED" if fail else "SUCCESS",
                          error="boom" if fail else None, time=t0 + 4)
+
+
+SECRET_TREE = """
+import hashlib, os, time
+from deployer.host import LocalHost
+from deployer.node import Node
+
+DIR = %r
+
+
+class Root(Node):
+    class Hosts:
+        host = LocalHost
+
+    def login(self, user, password):
+        \"\"\"Writes a hash of the password, then waits for the test's release file.\"\"\"
+        with open(os.path.join(DIR, "hash.tmp"), "w") as f:
+            f.write(hashlib.sha256(password.encode()).hexdigest())
+        os.rename(os.path.join(DIR, "hash.tmp"), os.path.join(DIR, "hash"))
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.path.join(DIR, "release")) and time.monotonic() < deadline:
+            self.host.run("sleep 0.1", interactive=False)
+"""
+
+
+def write_secret_tree(directory: Path) -> str:
+    """A tree whose action ``login(user, password)`` records sha256(password) in ``directory/hash``
+    and keeps running (so its process can be inspected) until ``directory/release`` exists.
+    Returns its spec."""
+    directory.mkdir(parents=True, exist_ok=True)
+    f = directory / "secret_tree.py"
+    f.write_text(SECRET_TREE % str(directory))
+    return "%s:Root" % f
+
+
+def wait_for_file(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, "%s did not appear" % path
+        time.sleep(0.05)
+
+
+def all_command_lines() -> dict[int, bytes]:
+    """Every process's /proc/PID/cmdline that can be read (what ``ps`` shows any user)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    out[int(name)] = f.read()
+            except OSError:
+                continue        # gone meanwhile
+    return out
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

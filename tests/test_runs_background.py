@@ -1,18 +1,24 @@
 """Background runs: a detached process, a record from INIT to its end, on a real SQLite store."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from deployer.runs.background import background_command, spawn_background, start_background
+from deployer.runs.background import (background_command, background_request, masked_parameters, parameter_names,
+                                     spawn_background, start_background)
+from deployer.runs.child import run_arguments
 from deployer.runs.errors import BackgroundRunError, RunStoreError
 from deployer.runs.model import FAILED, FINAL_STATES, INIT, INTERRUPTED, SUCCESS
 from deployer.runs.stores import open_store
+
+from runs_helpers import all_command_lines, sha256, wait_for_file, write_secret_tree
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -39,12 +45,48 @@ def wait_final(url: str, run_id: str, timeout: float = 60):
         store.close()
 
 
-def test_command_line():
-    cmd = background_command("x.py:Root", "web", "deploy", ["1.2"], sandbox=True)
-    assert cmd[:4] == [sys.executable, "-m", "deployer.cli", "run"]
-    assert cmd[4] == os.path.abspath("x.py") + ":Root"
-    assert cmd[5:] == ["--non-interactive", "--path", "web", "--", "sandbox", "deploy", "1.2"]
-    assert "--path" not in background_command("pkg.mod:Root", "", "ok", [])
+def test_command_line_holds_no_request():
+    assert background_command("20240101-abc") == [sys.executable, "-m", "deployer.runs.child", "20240101-abc"]
+    request = json.loads(background_request("x.py:Root", "web", "deploy", ["1.2"], sandbox=True))
+    assert request["spec"] == os.path.abspath("x.py") + ":Root"
+    assert run_arguments(request) == ["run", os.path.abspath("x.py") + ":Root", "--non-interactive", "--path", "web",
+                                      "--", "sandbox", "deploy", "1.2"]
+    assert "--path" not in run_arguments(json.loads(background_request("pkg.mod:Root", "", "ok", [])))
+
+
+def test_init_record_parameters_masked():
+    def login(self, user, password, *tokens): ...
+    names = parameter_names(login)
+    assert names == ["user", "password", "*tokens"]
+    assert masked_parameters(["al", "pw", "t1"], names) == ["al", "********", "********"]
+    assert masked_parameters(["al", "pw"], None) == ["********", "********"]     # names unknown: all masked
+
+
+def test_parameters_never_on_a_command_line(url, tmp_path):
+    secret = "pw-%s" % uuid.uuid4().hex
+    spec = write_secret_tree(tmp_path / "tree")
+    run_id, proc = spawn_background(spec, "", "login", ["alice", secret])
+    try:
+        wait_for_file(tmp_path / "tree" / "hash")
+        # The action is running now (it waits for the release file): look at every process.
+        lines = all_command_lines()
+        assert b"deployer.runs.child" in lines[proc.pid]
+        assert [pid for pid, line in lines.items() if secret.encode() in line] == []
+        running = open_store(url).get_run(run_id)
+        assert running.status == "STARTED" and running.args == ["alice", "********"]
+    finally:
+        (tmp_path / "tree" / "release").touch()
+    run = wait_final(url, run_id)
+    assert run.status == SUCCESS, run.error
+    assert (tmp_path / "tree" / "hash").read_text() == sha256(secret)       # the action got the value
+    assert secret not in json.dumps(run.to_dict()) and secret not in Path(run.log_path).read_text()
+
+
+@pytest.mark.parametrize("request_bytes", [b"", b"[1]", b'{"spec": "x:R", "path": "", "action": "ok", "params": [1]}'])
+def test_child_refuses_a_bad_request(url, request_bytes):
+    bad = subprocess.run([sys.executable, "-m", "deployer.runs.child", "x"], input=request_bytes,
+                         capture_output=True, timeout=30)
+    assert bad.returncode == 2 and b"bad request on stdin" in bad.stderr
 
 
 def test_background_run_succeeds(url):

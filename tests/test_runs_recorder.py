@@ -158,3 +158,51 @@ def test_unbound_events_and_store_failures_never_raise(store, tmp_path):
     assert rec.errors and "StatusChanged" in err.getvalue()
     other = MultiLogger([rec])
     other.emit(ActionFinished(call_id="c", status="SUCCESS"))       # still no exception
+
+
+def _wait_until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain for " + what
+        time.sleep(0.02)
+
+
+def _heartbeat_threads() -> set:
+    return {t for t in threading.enumerate() if t.name == "deployer-run-heartbeat"}
+
+
+def test_live_run_heartbeat_advances_and_stops_with_the_run(store):
+    rec = RunRecorder(store, owns_store=False, heartbeat_interval=0.05)
+    events = list(run_events())
+    before = _heartbeat_threads()
+    rec.emit(events[0])
+    [run_id] = rec.active_runs
+    [beater] = _heartbeat_threads() - before
+    first = store.get_run(run_id).heartbeat_at
+    assert first is not None                             # a heartbeat as soon as the run starts
+    _wait_until(lambda: store.get_run(run_id).heartbeat_at > first, "the next heartbeat")
+    for event in events[1:]:
+        rec.emit(event)
+    beater.join(30)
+    assert not beater.is_alive() and store.get_run(run_id).status == SUCCESS and rec.errors == []
+
+
+def test_run_of_another_machine_interrupted_once_its_heartbeats_stop(store):
+    from deployer.runs.model import INTERRUPTED, Owner
+
+    rec = RunRecorder(store, owns_store=False, heartbeat_interval=0.05)
+    events = list(run_events())
+    rec.emit(events[0])
+    [run_id] = rec.active_runs
+    # As a reader on another machine sees it: the owner cannot be checked from here.
+    store.update_run(run_id, owner=Owner(pid=4242, hostname="another-machine.example"))
+    store.stale_after = 30
+    seen = store.get_run(run_id).heartbeat_at
+    _wait_until(lambda: store.get_run(run_id).heartbeat_at > seen, "a heartbeat")
+    assert [r.status for r in store.list_runs()] == [STARTED]          # beating: running
+    rec.close()                          # the deploying process is gone: no more heartbeats
+    frozen = store.get_run(run_id).heartbeat_at
+    store.stale_after = 0.2
+    _wait_until(lambda: store.list_runs()[0].status == INTERRUPTED, "the run to read as interrupted")
+    run = store.get_run(run_id)
+    assert run.heartbeat_at == frozen and "no heartbeat from process 4242" in run.error

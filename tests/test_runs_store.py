@@ -251,3 +251,97 @@ def test_recorder_from_environment(tmp_path, state_dir):
     blocker.write_text("")
     with pytest.raises(RunStoreError, match="Cannot use the run store"):
         recorder_from_environment({"DEPLOYER_RUNS_URL": "sqlite://%s/x.db" % blocker})
+
+
+# -- heartbeats: runs of another machine ------------------------------------------------
+
+ELSEWHERE = Owner(pid=4242, hostname="another-machine.example", boot_id="b", proc_start=1)
+
+
+def test_other_machine_run_with_old_heartbeat_reads_as_interrupted(store):
+    now = store.now()
+    store.create_run(_run("old", now - 2000, owner=ELSEWHERE, heartbeat_at=now - 1000))
+    store.create_run(_run("fresh", now - 2000, owner=ELSEWHERE, heartbeat_at=now))
+    store.create_run(_run("never", now - 2000, owner=ELSEWHERE))           # by a deployer without heartbeats
+    store.create_run(_run("waiting", now - 2000, owner=ELSEWHERE, status=INIT, heartbeat_at=now - 1000))
+    listed = {r.id: r.status for r in store.list_runs()}
+    assert listed == {"old": INTERRUPTED, "fresh": STARTED, "never": STARTED, "waiting": INIT}
+    old = store.get_run("old")
+    assert old.end is not None and "no heartbeat from process 4242 on another-machine.example" in old.error
+    assert [h.status for h in old.history] == [INTERRUPTED]
+    assert store.get_run("fresh").status == STARTED
+
+
+def test_get_run_alone_ends_a_stale_run(store):
+    now = store.now()
+    store.create_run(_run("r", now - 100, owner=ELSEWHERE, heartbeat_at=now - 60))
+    assert store.get_run("r").status == INTERRUPTED
+
+
+def test_stale_bound_is_configurable(store_url):
+    with open_store(store_url, stale_after=3600) as patient:
+        now = patient.now()
+        patient.create_run(_run("r", now - 2000, owner=ELSEWHERE, heartbeat_at=now - 1000))
+        assert patient.get_run("r").status == STARTED
+    with open_store(store_url, stale_after=500) as strict:
+        assert strict.get_run("r").status == INTERRUPTED
+
+
+def test_live_local_owner_is_trusted_over_its_heartbeat(store):
+    # A process of this machine that is alive (say stopped with Ctrl-Z) keeps its run.
+    now = store.now()
+    store.create_run(_run("r", now - 2000, owner=Owner.of_process(), heartbeat_at=now - 1000))
+    assert [r.status for r in store.list_runs()] == [STARTED]
+
+
+def test_heartbeat_only_for_started_runs(store):
+    store.create_run(_run("r", 100.0, owner=ELSEWHERE))
+    assert store.heartbeat("r") and store.get_run("r").heartbeat_at >= store.now() - 60
+    store.transition("r", HistoryEntry(time=101.0, status=SUCCESS), end=101.0)
+    assert not store.heartbeat("r")
+    with pytest.raises(RunNotFound):
+        store.get_run("nope")
+    assert not store.heartbeat("nope")
+
+
+def test_a_heartbeat_wins_over_a_reader_that_saw_it_stale(store):
+    now = store.now()
+    store.create_run(_run("r", now - 100, owner=ELSEWHERE, heartbeat_at=now - 60))
+    assert store.heartbeat("r")             # the owner is alive after all, between read and write
+    assert not store.transition("r", HistoryEntry(time=now, status=INTERRUPTED), expect_status=(STARTED,),
+                                expect_heartbeat_before=now - 15)
+    assert store.get_run("r").status == STARTED
+
+
+_OLD_RUNS_TABLE = """CREATE TABLE {p}runs (
+    id TEXT PRIMARY KEY, node_path TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL,
+    start_time DOUBLE PRECISION NOT NULL, end_time DOUBLE PRECISION, args TEXT NOT NULL,
+    kwargs TEXT NOT NULL, username TEXT NOT NULL, hosts TEXT NOT NULL, sandbox INTEGER NOT NULL,
+    error TEXT, owner TEXT, log_path TEXT)"""
+_OLD_ROW = ("INSERT INTO {p}runs VALUES ('old1', 'Root', 'deploy', 'STARTED', 100, NULL, '[]', '{{}}', 'bob', "
+            "'[]', 0, NULL, '{{\"pid\": 1, \"hostname\": \"another-machine.example\"}}', NULL)")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_tables_of_an_older_deployer_get_the_heartbeat_column(backend, tmp_path, request):
+    url = make_store_url(backend, tmp_path, request)
+    if backend == "sqlite":
+        import sqlite3
+        conn = sqlite3.connect(url[len("sqlite://"):])
+        conn.execute(_OLD_RUNS_TABLE.format(p=""))
+        conn.execute(_OLD_ROW.format(p=""))
+        conn.commit()
+        conn.close()
+    else:
+        import psycopg
+        base, _, schema = url.partition("?schema=")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute('CREATE SCHEMA "%s"' % schema)
+            conn.execute(_OLD_RUNS_TABLE.format(p='"%s".' % schema))
+            conn.execute(_OLD_ROW.format(p='"%s".' % schema))
+    with open_store(url) as store:
+        old = store.get_run("old1")
+        assert (old.status, old.heartbeat_at, old.user) == (STARTED, None, "bob")    # nothing to judge it by
+        assert store.heartbeat("old1") and store.get_run("old1").heartbeat_at is not None
+    with open_store(url) as again:           # opening a migrated store again changes nothing
+        assert again.get_run("old1").heartbeat_at is not None

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from deployer.runs.model import Owner, RunRecord
 from deployer.runs.service import load_or_create_token, openapi_document
+from deployer.runs.stores import open_store
+
+from runs_helpers import all_command_lines, make_store_url, sha256, wait_for_file, write_secret_tree
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -42,11 +46,11 @@ class Server:
             time.sleep(0.1)
 
 
-def start_server(spec: str, tmp: Path, extra_env: dict | None = None) -> Server:
+def start_server(spec: str, tmp: Path, extra_env: dict | None = None, store_url: str | None = None) -> Server:
     """``deployer serve SPEC --port 0`` (we started it; the caller stops it by its pid)."""
     tmp.mkdir(parents=True, exist_ok=True)
     token_file = tmp / "token"
-    store_url = "sqlite://%s" % (tmp / "runs.db")
+    store_url = store_url or "sqlite://%s" % (tmp / "runs.db")
     env = dict(os.environ, DEPLOYER_STATE_DIR=str(tmp / "state"), **(extra_env or {}))
     env.pop("DEPLOYER_RUNS_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "deployer.cli", "serve", spec, "--port", "0",
@@ -202,3 +206,77 @@ def test_store_that_cannot_be_opened(tmp_path):
 def test_openapi_document_is_valid():
     from openapi_spec_validator import validate
     validate(openapi_document())
+
+
+def test_posted_parameters_never_on_a_command_line(tmp_path):
+    import uuid
+    secret = "pw-%s" % uuid.uuid4().hex
+    spec = write_secret_tree(tmp_path / "tree")
+    server = start_server(spec, tmp_path / "srv")
+    try:
+        r = server.post("/runs", json={"action": "login", "parameters": ["alice", secret]})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        try:
+            wait_for_file(tmp_path / "tree" / "hash")
+            lines = all_command_lines()
+            assert [pid for pid, line in lines.items() if secret.encode() in line] == []
+            assert any(b"deployer.runs.child\0" + run_id.encode() in line for line in lines.values())
+            running = server.get("/runs/" + run_id).json()
+            assert running["status"] == "STARTED" and running["args"] == ["alice", "********"]
+        finally:
+            (tmp_path / "tree" / "release").touch()
+        run = server.wait_final(run_id)
+        assert run["status"] == "SUCCESS", run
+        assert (tmp_path / "tree" / "hash").read_text() == sha256(secret)
+        assert secret not in json.dumps(run)
+        assert secret not in (tmp_path / "srv" / "serve.err").read_text()
+    finally:
+        stop_server(server)
+
+
+def test_a_blocked_store_holds_up_only_the_requests_waiting_for_it(tmp_path, request):
+    """A store call that waits (here for a row lock another connection holds) runs off the
+    reactor, on its own connection: other requests, store reads and event streams go on."""
+    import psycopg
+    import threading
+
+    url = make_store_url("postgresql", tmp_path, request)
+    with open_store(url) as store:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        # 'stuck': its owner is gone, so reading it ends it, which needs its row lock.
+        store.create_run(RunRecord(id="stuck", node_path="Root", action="ok", start=100.0, status="STARTED",
+                                   owner=Owner(pid=dead.pid, hostname=os.uname().nodename)))
+        store.create_run(RunRecord(id="other", node_path="Root", action="ok", start=101.0, status="SUCCESS",
+                                   end=102.0))
+    server = start_server(SPEC, tmp_path / "srv", store_url=url)
+    base, _, schema = url.partition("?schema=")
+    locker = psycopg.connect(base)
+    try:
+        locker.execute('SELECT id FROM "%s".runs WHERE id = %%s FOR UPDATE' % schema, ("stuck",))
+        answers: list = []
+        blocked = threading.Thread(target=lambda: answers.append(server.get("/runs/stuck")))
+        blocked.start()
+        with psycopg.connect(base, autocommit=True) as watcher:
+            deadline = time.monotonic() + 30
+            while not watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND query ILIKE '%%for update%%' AND pid <> %s",
+                                      (locker.info.backend_pid,)).fetchone()[0]:
+                assert time.monotonic() < deadline, "the request never reached the lock"
+                time.sleep(0.05)
+        # The service waits on the lock for /runs/stuck; everything else is answered meanwhile.
+        assert server.get("/nodes").status_code == 200
+        other = server.get("/runs/other")
+        assert other.status_code == 200 and other.json()["status"] == "SUCCESS"
+        events = server.get("/runs/other/events").text.strip().splitlines()
+        assert json.loads(events[-1])["type"] == "end"
+        assert server.get("/runs/nope").status_code == 404
+        assert blocked.is_alive() and answers == []
+    finally:
+        locker.rollback()
+        locker.close()
+        blocked.join(60)
+        stop_server(server)
+    [stuck] = answers
+    assert stuck.status_code == 200 and stuck.json()["status"] == "INTERRUPTED"

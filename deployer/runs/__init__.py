@@ -9,6 +9,9 @@
 ``DEPLOYER_RUN_ID``    the id the next outermost action takes (set for background runs):
                        it adopts that record only while it is ``INIT``, so the id
                        is used once, however many Envs the process creates
+``DEPLOYER_RUNS_HEARTBEAT``  seconds between two heartbeats of a running run (default 5)
+``DEPLOYER_RUNS_STALE_AFTER``  seconds without a heartbeat after which another machine's
+                       run reads as INTERRUPTED (default 15)
 =====================  =============================================================
 """
 from __future__ import annotations
@@ -43,9 +46,28 @@ def recorder_from_environment(environ: Optional[MutableMapping[str, str]] = None
     from deployer.runs.recorder import RunRecorder
     from deployer.runs.stores import open_store, store_url_from_environment
 
+    interval = _heartbeat_interval(env)
     store = open_store(store_url_from_environment(env))
     # Not removed from the environment: a process may create several Envs (the shell
     # does) before one runs an action. Only a record still INIT is adopted (atomically),
     # so the first outermost action takes the id and later ones get new ids.
     run_id = env.get("DEPLOYER_RUN_ID") or None
-    return RunRecorder(store, run_id=run_id)
+    return RunRecorder(store, run_id=run_id, heartbeat_interval=interval)
+
+
+def _heartbeat_interval(env: MutableMapping[str, str]) -> float:
+    from deployer.runs.model import HEARTBEAT_INTERVAL
+    from deployer.runs.stores.base import mask_url
+    from deployer.runs.stores import store_url_from_environment
+
+    text = env.get("DEPLOYER_RUNS_HEARTBEAT", "").strip()
+    if not text:
+        return HEARTBEAT_INTERVAL
+    try:
+        value = float(text)
+        if not value > 0:
+            raise ValueError
+    except ValueError:
+        raise RunStoreError(mask_url(store_url_from_environment(env)),
+                            "DEPLOYER_RUNS_HEARTBEAT must be a positive number of seconds, got %r" % text) from None
+    return value

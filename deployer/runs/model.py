@@ -32,6 +32,12 @@ KIND_STEP = "step"      # a named status (batch steps, per host): COPY, UNPACK, 
 KIND_ACTION = "action"  # a nested action call started or finished
 KIND_FILE = "file"      # a file was uploaded, downloaded or opened on a host
 
+#: Seconds between two heartbeats of a running run (its recorder refreshes ``heartbeat_at``).
+HEARTBEAT_INTERVAL = 5.0
+#: A STARTED run whose owner cannot be checked from here (another machine) and whose
+#: heartbeat is older than this reads as INTERRUPTED: three missed heartbeats.
+HEARTBEAT_STALE_AFTER = 3 * HEARTBEAT_INTERVAL
+
 #: How many characters of a command's output a record keeps.
 OUTPUT_TAIL_CHARS = 4000
 
@@ -169,6 +175,7 @@ class RunRecord:
     error: Optional[str] = None
     owner: Optional[Owner] = None
     log_path: Optional[str] = None          # background runs: the process's stdout/stderr
+    heartbeat_at: Optional[float] = None    # last sign of life of a STARTED run (the store's clock)
     history: list[HistoryEntry] = field(default_factory=list)
     commands: list[CommandRecord] = field(default_factory=list)
 
@@ -198,6 +205,7 @@ class RunRecord:
             "args": list(self.args), "kwargs": dict(self.kwargs), "user": self.user,
             "hosts": list(self.hosts), "sandbox": self.sandbox, "error": self.error,
             "owner": self.owner.to_dict() if self.owner else None, "log_path": self.log_path,
+            "heartbeat_at": self.heartbeat_at,
             "history": [h.to_dict() for h in self.history],
             "commands": [c.to_dict() for c in self.commands],
         }
@@ -210,6 +218,7 @@ class RunRecord:
                    user=str(d.get("user") or ""), hosts=list(d.get("hosts") or []),
                    sandbox=bool(d.get("sandbox")), end=_opt_float(d.get("end")), error=d.get("error"),
                    owner=Owner.from_dict(d.get("owner")), log_path=d.get("log_path"),
+                   heartbeat_at=_opt_float(d.get("heartbeat_at")),
                    history=[HistoryEntry.from_dict(h) for h in d.get("history") or []],
                    commands=[CommandRecord.from_dict(c) for c in d.get("commands") or []])
 

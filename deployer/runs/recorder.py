@@ -11,6 +11,11 @@ goes into that run's record; the outermost ``ActionFinished`` closes it::
 Recording is cheap: one small transaction per action, command and status;
 command output is kept in memory and only its tail is written, at most once per
 ``output_flush_interval`` per running command (so ``follow`` sees it live).
+
+While a run is open, a daemon thread refreshes its ``heartbeat_at`` every
+``heartbeat_interval`` seconds: that is how a reader on another machine tells a
+long run from a dead one (:meth:`RunStore._reconcile`). The thread exists only
+while the recorder has a run open.
 """
 from __future__ import annotations
 
@@ -26,8 +31,8 @@ from deployer.loggers.base import Logger
 from deployer.loggers.events import (ActionFinished, ActionStarted, CommandFinished, CommandOutput,
                                      CommandStarted, Event, FileTransferred, StatusChanged)
 from deployer.runs.errors import RunNotFound
-from deployer.runs.model import (ACTIVE_STATES, FAILED, INIT, KIND_ACTION, KIND_FILE, KIND_RUN, KIND_STEP,
-                                 OUTPUT_TAIL_CHARS, STARTED, SUCCESS, CommandRecord, HistoryEntry, Owner,
+from deployer.runs.model import (ACTIVE_STATES, FAILED, HEARTBEAT_INTERVAL, INIT, KIND_ACTION, KIND_FILE,
+                                 KIND_RUN, KIND_STEP, OUTPUT_TAIL_CHARS, STARTED, SUCCESS, CommandRecord, HistoryEntry, Owner,
                                  RunRecord, new_run_id, tail)
 from deployer.runs.stores.base import RunStore
 
@@ -59,14 +64,20 @@ class RunRecorder(Logger):
 
     ``run_id``: the id the next outermost action takes (a background run whose
     record was created before its process started). ``owns_store``: close the
-    store on :meth:`close`.
+    store on :meth:`close`. ``heartbeat_interval``: seconds between two heartbeats
+    of an open run (0: none; keep it well under the readers' ``stale_after``).
     """
 
     def __init__(self, store: RunStore, run_id: Optional[str] = None, owns_store: bool = True,
-                 output_flush_interval: float = 1.0, stderr: Optional[TextIO] = None) -> None:
+                 output_flush_interval: float = 1.0, stderr: Optional[TextIO] = None,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL) -> None:
         self.store = store
         self.owns_store = owns_store
         self.output_flush_interval = output_flush_interval
+        self.heartbeat_interval = heartbeat_interval
+        self._beat_stop: Optional[threading.Event] = None     # set: the heartbeat thread ends
+        self._beat_thread: Optional[threading.Thread] = None
+        self._beat_warned: set[str] = set()
         self.errors: list[str] = []
         self._pending_id = run_id
         self._stderr = stderr
@@ -90,9 +101,15 @@ class RunRecorder(Logger):
         with self._lock:
             if self._closed:
                 return
+            beater = self._beat_thread
+            self._stop_heartbeat()
+            self._closed = True
+        if beater is not None:
+            # After close() no heartbeat is written (it may be in a store call now).
+            beater.join(30)
+        with self._lock:
             for cmd in list(self._commands.values()):
                 self._flush(cmd, force=True)
-            self._closed = True
             if self.owns_store:
                 self.store.close()
 
@@ -188,8 +205,12 @@ class RunRecorder(Logger):
                 history=[HistoryEntry(time=event.time, status=INIT, kind=KIND_RUN), started]))
         self._call_run[event.call_id] = run_id
         self._outermost[event.call_id] = run_id
+        self.store.heartbeat(run_id)
+        self._start_heartbeat()
 
     def _finish_run(self, run_id: str, event: ActionFinished) -> None:
+        if not self._outermost:
+            self._stop_heartbeat()
         for cmd in [c for c in self._commands.values() if c.run_id == run_id]:
             # A command that never reported its end (the run is ending anyway).
             self._flush(cmd, force=True)
@@ -224,6 +245,42 @@ class RunRecorder(Logger):
             cmd.last_flush = now
             cmd.dirty = False
             self.store.upsert_command(cmd.run_id, cmd.record)
+
+    # -- heartbeat ---------------------------------------------------------------------
+
+    def _start_heartbeat(self) -> None:
+        # Called with self._lock held, like _stop_heartbeat: one thread at most.
+        if self.heartbeat_interval <= 0 or self._beat_stop is not None or self._closed:
+            return
+        stop = self._beat_stop = threading.Event()
+        self._beat_thread = threading.Thread(target=self._beat, args=(stop,), daemon=True,
+                                             name="deployer-run-heartbeat")
+        self._beat_thread.start()
+
+    def _stop_heartbeat(self) -> None:
+        if self._beat_stop is not None:
+            self._beat_stop.set()
+            self._beat_stop = self._beat_thread = None
+
+    def _beat(self, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_interval):
+            with self._lock:
+                runs = sorted(set(self._outermost.values()))
+            for run_id in runs:
+                # Outside the lock: a slow store must not hold up the events of the run.
+                try:
+                    alive = self.store.heartbeat(run_id)
+                except Exception as e:
+                    if not stop.is_set():
+                        self._warn("heartbeat of run %s failed: %s: %s" % (run_id, type(e).__name__, e))
+                    continue
+                if not alive and not stop.is_set():
+                    with self._lock:
+                        warn = run_id in self._outermost.values() and run_id not in self._beat_warned
+                        self._beat_warned.add(run_id)
+                    if warn:
+                        self._warn("run %s is no longer STARTED in the store (ended by a reader that saw "
+                                   "no heartbeat for too long?)" % run_id)
 
     # -- errors ------------------------------------------------------------------------
 

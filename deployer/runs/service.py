@@ -11,6 +11,10 @@
 ``GET /openapi.json``    this API's OpenAPI document (no token needed)
 =======================  ====================================================
 
+Store calls (and starting a run) happen in the reactor's thread pool, each
+pool thread with its own store connection, so a slow store delays only the
+requests that wait for it, never the others or a live event stream.
+
 It listens on 127.0.0.1 by default; every request (but the OpenAPI document)
 needs ``Authorization: Bearer TOKEN``, the token being created on first start
 in ``token_file`` (mode 0600, in the state directory). Errors are JSON
@@ -33,12 +37,15 @@ import json
 import os
 import secrets
 import sys
-import traceback
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from twisted.internet import reactor as default_reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
@@ -107,6 +114,10 @@ class NodeCatalog:
 
     def check(self, path: str, action: str, params: Sequence[str]) -> str:
         """Validate a run request; return the node path relative to the root (for ``--path``)."""
+        return self.check_action(path, action, params)[0]
+
+    def check_action(self, path: str, action: str, params: Sequence[str]) -> tuple[str, Any]:
+        """:meth:`check`, also returning the action's function."""
         node = self.resolve(path)
         insp = self._inspector(node)
         full = self.node_path(node)
@@ -122,7 +133,7 @@ class NodeCatalog:
         check = getattr(func, "deployer_run_check", None)
         if check is not None:
             check(node, *params)
-        return ".".join(insp.get_path()[1:])
+        return ".".join(insp.get_path()[1:]), func
 
     def tree(self, node: Any = None) -> dict[str, Any]:
         """``{"name", "path", "actions": [{"name", "doc", "parameters"}], "children": [...]}``."""
@@ -159,12 +170,16 @@ class _HTTPError(Exception):
 
 
 class RunsAPI(Resource):
-    """The REST resource. ``starter`` is :func:`~deployer.runs.background.start_background`."""
+    """The REST resource. ``starter`` is :func:`~deployer.runs.background.start_background`.
+
+    ``store`` serves the reactor thread's own needs; each thread of ``reactor``'s
+    pool opens its own store on ``store_url`` (closed by :meth:`close`).
+    """
 
     isLeaf = True
 
     def __init__(self, catalog: NodeCatalog, spec: str, store: RunStore, store_url: str, token: str,
-                 starter: Optional[Starter] = None, clock: Any = None) -> None:
+                 starter: Optional[Starter] = None, clock: Any = None, reactor: Any = None) -> None:
         super().__init__()
         if starter is None:
             from deployer.runs.background import start_background
@@ -175,24 +190,73 @@ class RunsAPI(Resource):
         self.store_url = store_url
         self._token = token
         self.starter = starter
-        self.clock = clock if clock is not None else default_reactor
+        self.reactor = reactor if reactor is not None else default_reactor
+        self.clock = clock if clock is not None else self.reactor
+        self._local = threading.local()
+        self._stores_lock = threading.Lock()
+        self._thread_stores: list[RunStore] = []
+
+    # -- the store, off the reactor ----------------------------------------------------
+
+    def thread_store(self) -> RunStore:
+        """The calling thread's own store (one connection per pool thread)."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = open_store(self.store_url)
+            self._local.store = store
+            with self._stores_lock:
+                self._thread_stores.append(store)
+        return store
+
+    def in_thread(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
+        """``func(*args, **kwargs)`` in the reactor's thread pool; a Deferred of its result."""
+        return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), func, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close every store this resource opened (and ``store``)."""
+        with self._stores_lock:
+            stores, self._thread_stores = self._thread_stores, []
+        for store in [*stores, self.store]:
+            try:
+                store.close()
+            except Exception:
+                pass
 
     # -- dispatch ----------------------------------------------------------------------
 
     def render(self, request: Request) -> Any:
         try:
-            return self._dispatch(request)
-        except _HTTPError as e:
+            result = self._dispatch(request)
+        except Exception:
+            return self._error(request, Failure())
+        if not isinstance(result, Deferred):
+            return result
+        # The answer comes from a pool thread: write it (or the error) when it is there,
+        # unless the client has gone meanwhile.
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def send(body: Any) -> None:
+            if body is NOT_DONE_YET or gone or request.finished:
+                return
+            request.write(body)
+            request.finish()
+        result.addErrback(lambda failure: self._error(request, failure)).addCallback(send)
+        result.addErrback(_report_bug)
+        return NOT_DONE_YET
+
+    def _error(self, request: Request, failure: Failure) -> bytes:
+        """The JSON error answer for ``failure``: one mapping for every request."""
+        e = failure.value
+        if isinstance(e, _HTTPError):
             for name, value in e.headers.items():
                 request.setHeader(name, value)
             return self._json(request, {"error": e.message}, e.code)
-        except (RunStoreError, BackgroundRunError) as e:
+        if isinstance(e, (RunStoreError, BackgroundRunError)):
             return self._json(request, {"error": str(e)}, http.SERVICE_UNAVAILABLE)
-        except Exception as e:
-            # A bug: say so in JSON (no internals to the client), the traceback to our stderr.
-            traceback.print_exc(file=sys.stderr)
-            return self._json(request, {"error": "internal error: %s" % type(e).__name__},
-                              http.INTERNAL_SERVER_ERROR)
+        # A bug: say so in JSON (no internals to the client), the traceback to our stderr.
+        failure.printTraceback(file=sys.stderr)
+        return self._json(request, {"error": "internal error: %s" % type(e).__name__}, http.INTERNAL_SERVER_ERROR)
 
     def _dispatch(self, request: Request) -> Any:
         method = request.method.decode("ascii", "replace")
@@ -212,10 +276,14 @@ class RunsAPI(Resource):
             return self._post_run(request) if method == "POST" else self._list_runs(request)
         if len(parts) == 2 and parts[0] == "runs":
             self._allow(method, "GET")
-            return self._json(request, self._get_run(parts[1]).to_dict())
+            run_id = parts[1]
+            return self.in_thread(lambda: self._get_run(run_id).to_dict()).addCallback(
+                lambda record: self._json(request, record))
         if len(parts) == 3 and parts[0] == "runs" and parts[2] == "events":
             self._allow(method, "GET")
-            return self._events(request, self._get_run(parts[1]).id)
+            run_id = parts[1]
+            return self.in_thread(lambda: self._get_run(run_id).id).addCallback(
+                lambda found: self._events(request, found))
         raise _HTTPError(http.NOT_FOUND, "no such resource: /%s" % "/".join(parts))
 
     def _allow(self, method: str, *allowed: str) -> None:
@@ -237,15 +305,15 @@ class RunsAPI(Resource):
         request.setHeader("Cache-Control", "no-store")
         return json.dumps(data, sort_keys=True, default=str).encode() + b"\n"
 
-    # -- handlers ----------------------------------------------------------------------
+    # -- handlers (what runs in a pool thread touches no request) ----------------------
 
     def _get_run(self, run_id: str) -> Any:
         try:
-            return self.store.get_run(run_id)
+            return self.thread_store().get_run(run_id)
         except RunNotFound:
             raise _HTTPError(http.NOT_FOUND, "no run with id %r" % run_id) from None
 
-    def _list_runs(self, request: Request) -> bytes:
+    def _list_runs(self, request: Request) -> Deferred:
         args = {k.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in vs]
                 for k, vs in (request.args or {}).items()}
         unknown = set(args) - {"status", "node", "since", "limit", "offset"}
@@ -263,11 +331,15 @@ class RunsAPI(Resource):
         offset = _number(one("offset"), "offset", int, minimum=0, maximum=MAX_OFFSET)
         limit = 50 if limit is None else limit
         offset = 0 if offset is None else offset
-        runs = self.store.list_runs(status=status, node=one("node") or None, since=since, limit=limit, offset=offset)
-        return self._json(request, {"runs": [r.summary_dict() for r in runs], "limit": limit, "offset": offset,
-                                    "next_offset": offset + len(runs) if len(runs) == limit else None})
+        node = one("node") or None
 
-    def _post_run(self, request: Request) -> bytes:
+        def page() -> dict[str, Any]:
+            runs = self.thread_store().list_runs(status=status, node=node, since=since, limit=limit, offset=offset)
+            return {"runs": [r.summary_dict() for r in runs], "limit": limit, "offset": offset,
+                    "next_offset": offset + len(runs) if len(runs) == limit else None}
+        return self.in_thread(page).addCallback(lambda data: self._json(request, data))
+
+    def _post_run(self, request: Request) -> Deferred:
         body = request.content.read(MAX_BODY + 1) if request.content is not None else b""
         if len(body) > MAX_BODY:
             raise _HTTPError(http.REQUEST_ENTITY_TOO_LARGE, "body larger than %d bytes" % MAX_BODY)
@@ -290,21 +362,32 @@ class RunsAPI(Resource):
             raise _HTTPError(http.BAD_REQUEST, "'parameters' must be a list of strings")
         if not isinstance(sandbox, bool):
             raise _HTTPError(http.BAD_REQUEST, "'sandbox' must be true or false")
+        # The check hook is the tree's code: it runs here, in the reactor thread, one at a
+        # time (node code need not be thread-safe). Starting the run writes the store.
         try:
-            path = self.catalog.check(node, action, params)
+            path, func = self.catalog.check_action(node, action, params)
         except NotFoundError as e:
             raise _HTTPError(http.NOT_FOUND, str(e)) from None
         except RunRequestError as e:
             raise _HTTPError(422, str(e)) from None
-        run_id = self.starter(self.spec, path, action, params, sandbox=sandbox, store_url=self.store_url)
-        request.setHeader("Location", "/runs/%s" % run_id)
-        return self._json(request, {"id": run_id, "status": "INIT", "url": "/runs/%s" % run_id}, http.CREATED)
+        from deployer.runs.background import parameter_names
+
+        names = parameter_names(func)
+
+        def start() -> str:
+            return self.starter(self.spec, path, action, params, sandbox=sandbox, store_url=self.store_url,
+                                param_names=names)
+
+        def started(run_id: str) -> bytes:
+            request.setHeader("Location", "/runs/%s" % run_id)
+            return self._json(request, {"id": run_id, "status": "INIT", "url": "/runs/%s" % run_id}, http.CREATED)
+        return self.in_thread(start).addCallback(started)
 
     def _events(self, request: Request, run_id: str) -> Any:
         request.setResponseCode(http.OK)
         request.setHeader("Content-Type", "application/x-ndjson")
         request.setHeader("Cache-Control", "no-store")
-        stream = _EventStream(self.store, run_id, request)
+        stream = _EventStream(self, run_id, request)
         loop = LoopingCall(stream.poll)
         loop.clock = self.clock
         stream.loop = loop
@@ -313,15 +396,17 @@ class RunsAPI(Resource):
             if loop.running:
                 loop.stop()
         request.notifyFinish().addBoth(stop)
-        loop.start(EVENTS_POLL_INTERVAL, now=True)
+        # poll returns a Deferred (the read runs in a pool thread): LoopingCall waits for
+        # it, so reads of one stream never overlap.
+        loop.start(EVENTS_POLL_INTERVAL, now=True).addErrback(_report_bug)
         return NOT_DONE_YET
 
 
 class _EventStream:
     """Writes what is new in a run's record, one JSON object per line, until it ends."""
 
-    def __init__(self, store: RunStore, run_id: str, request: Request) -> None:
-        self.store = store
+    def __init__(self, api: RunsAPI, run_id: str, request: Request) -> None:
+        self.api = api
         self.run_id = run_id
         self.request = request
         self.loop: Optional[LoopingCall] = None
@@ -329,18 +414,31 @@ class _EventStream:
         self.commands: dict[str, tuple[Any, ...]] = {}
         self.first = True
 
+    def _gone(self) -> bool:
+        return self.request.finished or getattr(self.request, "_disconnected", False)
+
     def _write(self, obj: dict[str, Any]) -> None:
         self.request.write(json.dumps(obj, sort_keys=True, default=str).encode() + b"\n")
 
-    def poll(self) -> None:
-        if self.request.finished or getattr(self.request, "_disconnected", False):
+    def poll(self) -> Optional[Deferred]:
+        if self._gone():
+            self._stop()
+            return None
+        return self.api.in_thread(lambda: self.api.thread_store().get_run(self.run_id)).addCallbacks(
+            self._show, self._failed)
+
+    def _failed(self, failure: Failure) -> None:
+        if self._gone():
             self._stop()
             return
-        try:
-            run = self.store.get_run(self.run_id)
-        except (RunNotFound, RunStoreError) as e:
-            self._write({"type": "error", "error": str(e)})
-            self._finish()
+        if not failure.check(RunNotFound, RunStoreError):
+            failure.printTraceback(file=sys.stderr)
+        self._write({"type": "error", "error": str(failure.value)})
+        self._finish()
+
+    def _show(self, run: Any) -> None:
+        if self._gone():
+            self._stop()
             return
         if self.first:
             self._write({"type": "run", "run": run.summary_dict()})
@@ -366,6 +464,11 @@ class _EventStream:
         self._stop()
         if not self.request.finished:
             self.request.finish()
+
+
+def _report_bug(failure: Failure) -> None:
+    # Only reached by a bug in writing an answer: the traceback to our stderr, not lost.
+    failure.printTraceback(file=sys.stderr)
 
 
 def _number(text: Optional[str], name: str, kind: type, minimum: Optional[float] = None,
@@ -423,7 +526,7 @@ def openapi_document() -> dict[str, Any]:
         "status": {"type": "string", "enum": list(ALL_STATES)}, "start": {"type": "number"}, "end": nullable_num,
         "args": {"type": "array", "items": {}}, "kwargs": {"type": "object"}, "user": {"type": "string"},
         "hosts": {"type": "array", "items": {"type": "string"}}, "sandbox": {"type": "boolean"},
-        "error": nullable_str, "log_path": nullable_str,
+        "error": nullable_str, "log_path": nullable_str, "heartbeat_at": nullable_num,
         "owner": {"type": "object", "nullable": True, "properties": {
             "pid": {"type": "integer"}, "hostname": {"type": "string"}, "boot_id": {"type": "string"},
             "proc_start": {"type": "integer"}}},
@@ -562,6 +665,6 @@ def main(root_node_class: type, argv: Optional[Sequence[str]] = None) -> int:
                      % (args.host, port.getHost().port, api.store.url, token_file))
     sys.stdout.flush()
     default_reactor.run()
-    api.store.close()
+    api.close()
     return 0
 

@@ -5,6 +5,10 @@
 ``postgresql://user:pw@host/db``       PostgreSQL (``?schema=NAME`` for own schema)
 ``json:///abs/path/dir``               one ``run_<id>.json`` per run
 =====================================  ==============================================
+
+``DEPLOYER_RUNS_STALE_AFTER`` (seconds, default 15: three heartbeats) is how long a
+STARTED run of another machine may go without a heartbeat before it reads as
+INTERRUPTED.
 """
 from __future__ import annotations
 
@@ -32,9 +36,35 @@ def store_url_from_environment(environ: Optional[Mapping[str, str]] = None) -> s
     return env.get("DEPLOYER_RUNS_URL") or default_store_url()
 
 
-def open_store(url: Optional[str] = None) -> RunStore:
-    """Open (and create if needed) the store at ``url``; raise :class:`RunStoreError` saying why not."""
+def stale_after_from_environment(environ: Optional[Mapping[str, str]] = None) -> Optional[float]:
+    """``DEPLOYER_RUNS_STALE_AFTER`` in seconds, or None when unset; raise ValueError when not a positive number."""
+    env = os.environ if environ is None else environ
+    text = env.get("DEPLOYER_RUNS_STALE_AFTER", "").strip()
+    if not text:
+        return None
+    value = float(text)
+    if not value > 0:
+        raise ValueError("DEPLOYER_RUNS_STALE_AFTER must be a positive number of seconds, got %r" % text)
+    return value
+
+
+def open_store(url: Optional[str] = None, stale_after: Optional[float] = None) -> RunStore:
+    """Open (and create if needed) the store at ``url``; raise :class:`RunStoreError` saying why not.
+
+    ``stale_after``: see :attr:`RunStore.stale_after` (default: ``DEPLOYER_RUNS_STALE_AFTER`` or 15 s).
+    """
     url = url or store_url_from_environment()
+    try:
+        stale_after = stale_after if stale_after is not None else stale_after_from_environment()
+    except ValueError as e:
+        raise RunStoreError(mask_url(url), str(e)) from None
+    store = _open(url)
+    if stale_after is not None:
+        store.stale_after = float(stale_after)
+    return store
+
+
+def _open(url: str) -> RunStore:
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise RunStoreError(mask_url(url), "expected sqlite:///PATH, postgresql://... or json:///DIR")

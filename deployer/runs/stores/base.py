@@ -2,7 +2,8 @@
 
 A backend implements a handful of primitive operations, each atomic (one
 transaction or one atomic file replace). This base class adds what every
-backend needs the same way: telling a crashed run from a running one.
+backend needs the same way: telling a crashed run from a running one, by its
+owner process on this machine, or by its heartbeat for a run of another machine.
 
     >>> store = open_store('sqlite:///tmp/runs.db')          # doctest: +SKIP
     >>> store.list_runs(status='FAILED', limit=10)           # doctest: +SKIP
@@ -15,8 +16,8 @@ import re
 import time
 from typing import Any, Iterable, Optional
 
-from deployer.runs.model import (ACTIVE_STATES, FAILED, INIT, INTERRUPTED, KIND_RUN, CommandRecord,
-                                 HistoryEntry, RunRecord)
+from deployer.runs.model import (ACTIVE_STATES, FAILED, HEARTBEAT_STALE_AFTER, INIT, INTERRUPTED, KIND_RUN,
+                                 STARTED, CommandRecord, HistoryEntry, RunRecord)
 
 #: Fields of a run that :meth:`RunStore.update_run` may change.
 UPDATABLE_FIELDS = ("node_path", "action", "args", "kwargs", "user", "hosts", "sandbox", "start",
@@ -31,6 +32,8 @@ class RunStore(abc.ABC):
 
     #: The URL this store was opened with, password masked (for messages).
     url: str = ""
+    #: Seconds without a heartbeat after which a STARTED run of another machine reads as INTERRUPTED.
+    stale_after: float = HEARTBEAT_STALE_AFTER
 
     # -- primitives every backend implements -------------------------------------------
 
@@ -51,15 +54,27 @@ class RunStore(abc.ABC):
         """Insert or update (by ``command_id``) a command of a run."""
 
     @abc.abstractmethod
+    def heartbeat(self, run_id: str) -> bool:
+        """Set ``heartbeat_at`` of a STARTED run to now (:meth:`now`); False when it is not STARTED (or not there)."""
+
+    @abc.abstractmethod
     def transition(self, run_id: str, entry: HistoryEntry, *, end: Optional[float] = None,
                    error: Optional[str] = None, expect_status: Iterable[str] = (),
-                   expect_owner_pid: Optional[int] = None) -> bool:
+                   expect_owner_pid: Optional[int] = None,
+                   expect_heartbeat_before: Optional[float] = None) -> bool:
         """Atomically set the run's status to ``entry.status`` and append ``entry``.
 
-        With ``expect_status`` (and ``expect_owner_pid``), only when the run is
-        still in one of those states (and owned by that pid); returns whether it
-        changed. This is what keeps a late writer from undoing a final state.
+        With ``expect_status`` (``expect_owner_pid``, ``expect_heartbeat_before``),
+        only when the run is still in one of those states (owned by that pid, with a
+        heartbeat older than that); returns whether it changed. This is what keeps
+        a late writer from undoing a final state, and a run that just sent a
+        heartbeat from being ended.
         """
+
+    def now(self) -> float:
+        """The store's clock (seconds since the epoch): heartbeats are written and judged by it,
+        so that machines sharing a store need not agree on the time."""
+        return time.time()
 
     @abc.abstractmethod
     def _get(self, run_id: str) -> RunRecord:
@@ -102,9 +117,16 @@ class RunStore(abc.ABC):
 
         STARTED: ``INTERRUPTED`` (it crashed or was killed mid-run). INIT: ``FAILED``
         (nothing ran: a background process that could not start its action),
-        with the end of its log.
+        with the end of its log. The owner is checked directly on this machine
+        (a live local owner keeps its run, even stopped with Ctrl-Z); a STARTED
+        run of another machine is INTERRUPTED when its heartbeat is older than
+        :attr:`stale_after` (one without any heartbeat, from a deployer that
+        wrote none, is left as it is).
         """
-        if run.owner is None or run.owner.is_alive() is not False:
+        alive = run.owner.is_alive() if run.owner is not None else None
+        if alive is None:
+            return self._reconcile_by_heartbeat(run)
+        if alive:
             return False
         if run.status == INIT:
             detail = "process %d on %s exited before the action started" % (run.owner.pid, run.owner.hostname)
@@ -117,6 +139,20 @@ class RunStore(abc.ABC):
                                         % (run.owner.pid, run.owner.hostname))
         return self.transition(run.id, entry, end=entry.time, error=run.error or entry.detail,
                                expect_status=ACTIVE_STATES, expect_owner_pid=run.owner.pid)
+
+    def _reconcile_by_heartbeat(self, run: RunRecord) -> bool:
+        if run.status != STARTED or run.heartbeat_at is None:
+            return False
+        now = self.now()
+        bound = now - self.stale_after
+        if run.heartbeat_at >= bound:
+            return False
+        where = ("process %d on %s" % (run.owner.pid, run.owner.hostname)) if run.owner else "its process"
+        entry = HistoryEntry(time=now, status=INTERRUPTED, kind=KIND_RUN,
+                             detail="no heartbeat from %s for %.0f s (more than %g s): it ended without "
+                                    "finishing the run" % (where, now - run.heartbeat_at, self.stale_after))
+        return self.transition(run.id, entry, end=now, error=run.error or entry.detail, expect_status=(STARTED,),
+                               expect_heartbeat_before=bound)
 
     def __enter__(self) -> "RunStore":
         return self

@@ -14,11 +14,12 @@ import os
 import re
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from deployer.runs.errors import RunNotFound, RunStoreError
-from deployer.runs.model import (ACTIVE_STATES, FINAL_STATES, CommandRecord, HistoryEntry, RunRecord)
+from deployer.runs.model import ACTIVE_STATES, FINAL_STATES, STARTED, CommandRecord, HistoryEntry, RunRecord
 from deployer.runs.stores.base import RunStore, check_fields
 
 _NAME = re.compile(r"^run_(.+)\.json$")
@@ -132,15 +133,30 @@ class JSONDirStore(RunStore):
             return True
         self._modify(run_id, change)
 
+    def heartbeat(self, run_id: str) -> bool:
+        def change(data: dict[str, Any]) -> bool:
+            if data.get("status") != STARTED:
+                return False
+            data["heartbeat_at"] = time.time()
+            return True
+        try:
+            return self._modify(run_id, change)
+        except RunNotFound:
+            return False
+
     def transition(self, run_id: str, entry: HistoryEntry, *, end: Optional[float] = None,
                    error: Optional[str] = None, expect_status: Iterable[str] = (),
-                   expect_owner_pid: Optional[int] = None) -> bool:
+                   expect_owner_pid: Optional[int] = None,
+                   expect_heartbeat_before: Optional[float] = None) -> bool:
         expect = tuple(expect_status)
 
         def change(data: dict[str, Any]) -> bool:
             if expect and data.get("status") not in expect:
                 return False
             if expect_owner_pid is not None and (data.get("owner") or {}).get("pid") != expect_owner_pid:
+                return False
+            beat = data.get("heartbeat_at")
+            if expect_heartbeat_before is not None and (beat is None or beat >= expect_heartbeat_before):
                 return False
             data["status"] = entry.status
             if end is not None:

@@ -10,16 +10,17 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from deployer.runs.errors import RunNotFound, RunStoreError
-from deployer.runs.model import ACTIVE_STATES, CommandRecord, HistoryEntry, Owner, RunRecord
+from deployer.runs.model import ACTIVE_STATES, STARTED, CommandRecord, HistoryEntry, Owner, RunRecord
 from deployer.runs.stores.base import RunStore, check_fields, mask_url
 
 _RUN_COLUMNS = ("id", "node_path", "action", "status", "start_time", "end_time", "args", "kwargs",
-                "username", "hosts", "sandbox", "error", "owner", "log_path")
+                "username", "hosts", "sandbox", "error", "owner", "log_path", "heartbeat_at")
 _CMD_COLUMNS = ("run_id", "command_id", "seq", "host", "command", "start_time", "end_time", "exit_code",
                 "duration", "output_tail", "error", "use_sudo", "sandbox")
 
@@ -34,7 +35,7 @@ def _schema(prefix: str) -> list[str]:
             id TEXT PRIMARY KEY, node_path TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL,
             start_time DOUBLE PRECISION NOT NULL, end_time DOUBLE PRECISION, args TEXT NOT NULL,
             kwargs TEXT NOT NULL, username TEXT NOT NULL, hosts TEXT NOT NULL, sandbox INTEGER NOT NULL,
-            error TEXT, owner TEXT, log_path TEXT)""",
+            error TEXT, owner TEXT, log_path TEXT, heartbeat_at DOUBLE PRECISION)""",
         "CREATE INDEX IF NOT EXISTS {p}runs_start ON {p}runs (start_time)",
         "CREATE INDEX IF NOT EXISTS {p}runs_status ON {p}runs (status)",
         """CREATE TABLE IF NOT EXISTS {p}history (
@@ -48,6 +49,10 @@ def _schema(prefix: str) -> list[str]:
             duration DOUBLE PRECISION, output_tail TEXT NOT NULL, error TEXT, use_sudo INTEGER NOT NULL,
             sandbox INTEGER NOT NULL, PRIMARY KEY (run_id, command_id))""",
     ]
+
+
+#: Columns added after the first release: (name, type), added to an older table when it is opened.
+_ADDED_RUN_COLUMNS = (("heartbeat_at", "DOUBLE PRECISION"),)
 
 
 class _SQLStore(RunStore):
@@ -103,18 +108,33 @@ class _SQLStore(RunStore):
             seq = row[0] if row else self._next_seq(cur, "commands", run_id)
             self._upsert_command(cur, run_id, seq, command)
 
+    #: The store's clock in SQL (PostgreSQL: the server's, shared by every machine); None: ours.
+    _now_sql: Optional[str] = None
+
+    def heartbeat(self, run_id: str) -> bool:
+        sql = "UPDATE {p}runs SET heartbeat_at = %s WHERE id = ? AND status = ?"
+        with self._tx() as cur:
+            if self._now_sql:
+                cur.execute(self._q(sql % self._now_sql), (run_id, STARTED))
+            else:
+                cur.execute(self._q(sql % "?"), (time.time(), run_id, STARTED))
+            return cur.rowcount > 0
+
     def transition(self, run_id: str, entry: HistoryEntry, *, end: Optional[float] = None,
                    error: Optional[str] = None, expect_status: Iterable[str] = (),
-                   expect_owner_pid: Optional[int] = None) -> bool:
+                   expect_owner_pid: Optional[int] = None,
+                   expect_heartbeat_before: Optional[float] = None) -> bool:
         expect = tuple(expect_status)
         with self._tx() as cur:
-            status, owner = self._lock_run(cur, run_id)
+            status, owner, beat = self._lock_run(cur, run_id)
             if expect and status not in expect:
                 return False
             if expect_owner_pid is not None:
                 current = Owner.from_dict(json.loads(owner) if owner else None)
                 if current is None or current.pid != expect_owner_pid:
                     return False
+            if expect_heartbeat_before is not None and (beat is None or beat >= expect_heartbeat_before):
+                return False
             sets, values = ["status = ?"], [entry.status]
             if end is not None:
                 sets.append("end_time = ?")
@@ -126,12 +146,20 @@ class _SQLStore(RunStore):
             self._insert_history(cur, run_id, self._next_seq(cur, "history", run_id), entry)
             return True
 
-    def _lock_run(self, cur: Any, run_id: str) -> tuple[str, Optional[str]]:
-        cur.execute(self._q("SELECT status, owner FROM {p}runs WHERE id = ?" + self.lock_run_sql), (run_id,))
+    def _lock_run(self, cur: Any, run_id: str) -> tuple[str, Optional[str], Optional[float]]:
+        cur.execute(self._q("SELECT status, owner, heartbeat_at FROM {p}runs WHERE id = ?" + self.lock_run_sql),
+                    (run_id,))
         row = cur.fetchone()
         if row is None:
             raise RunNotFound(run_id)
-        return row[0], row[1]
+        return row[0], row[1], row[2]
+
+    def _migrate(self, cur: Any, existing: Iterable[str]) -> None:
+        """Add the columns a table made by an older deployer lacks (``existing``: its column names)."""
+        have = {c.lower() for c in existing}
+        for name, kind in _ADDED_RUN_COLUMNS:
+            if name not in have:
+                cur.execute(self._q("ALTER TABLE {p}runs ADD COLUMN %s %s" % (name, kind)))
 
     def _next_seq(self, cur: Any, table: str, run_id: str) -> int:
         cur.execute(self._q("SELECT COALESCE(MAX(seq), 0) + 1 FROM {p}%s WHERE run_id = ?" % table), (run_id,))
@@ -230,6 +258,8 @@ class SQLiteStore(_SQLStore):
             with self._tx() as cur:
                 for stmt in _schema(""):
                     cur.execute(self._q(stmt))
+                cur.execute("PRAGMA table_info(runs)")
+                self._migrate(cur, [r[1] for r in cur.fetchall()])
         except (sqlite3.Error, OSError) as e:
             raise RunStoreError(self.url, str(e)) from e
 
@@ -265,6 +295,7 @@ class PostgresStore(_SQLStore):
 
     param = "%s"
     lock_run_sql = " FOR UPDATE"
+    _now_sql = "extract(epoch from clock_timestamp())"
 
     def __init__(self, url: str, connect_timeout: float = 10.0) -> None:
         import psycopg
@@ -292,6 +323,9 @@ class PostgresStore(_SQLStore):
                 for stmt in _schema(self.prefix):
                     cur.execute(stmt.replace("{p}", self.prefix).replace(
                         "INDEX IF NOT EXISTS %s" % self.prefix, "INDEX IF NOT EXISTS "))
+                cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'runs' "
+                            "AND table_schema = COALESCE(%s, current_schema())", (schema,))
+                self._migrate(cur, [r[0] for r in cur.fetchall()])
         except psycopg.Error as e:
             raise RunStoreError(self.url, str(e).strip()) from e
 
@@ -310,6 +344,12 @@ class PostgresStore(_SQLStore):
                 with self._conn.cursor() as cur:
                     yield cur
 
+    def now(self) -> float:
+        # The server's clock: machines sharing the store need not agree on the time.
+        with self._tx() as cur:
+            cur.execute("SELECT %s" % self._now_sql)
+            return float(cur.fetchone()[0])
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -319,7 +359,7 @@ class PostgresStore(_SQLStore):
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
     return (run.id, run.node_path, run.action, run.status, run.start, run.end, json.dumps(run.args, default=str),
             json.dumps(run.kwargs, default=str), run.user, json.dumps(run.hosts), int(run.sandbox), run.error,
-            json.dumps(run.owner.to_dict()) if run.owner else None, run.log_path)
+            json.dumps(run.owner.to_dict()) if run.owner else None, run.log_path, run.heartbeat_at)
 
 
 def _to_column(name: str, value: Any) -> Any:
@@ -336,7 +376,7 @@ def _run_from_row(r: tuple[Any, ...]) -> RunRecord:
     return RunRecord(id=r[0], node_path=r[1], action=r[2], status=r[3], start=r[4], end=r[5],
                      args=json.loads(r[6]), kwargs=json.loads(r[7]), user=r[8], hosts=json.loads(r[9]),
                      sandbox=bool(r[10]), error=r[11], owner=Owner.from_dict(json.loads(r[12]) if r[12] else None),
-                     log_path=r[13])
+                     log_path=r[13], heartbeat_at=r[14])
 
 
 def _command_from_row(r: tuple[Any, ...]) -> CommandRecord:
