@@ -176,7 +176,7 @@ class Launcher:
         return not failed
 
     def _background(self) -> int:
-        from deployer.runs.background import start_background
+        from deployer.runs.background import parameter_names, start_background
         from deployer.runs.errors import BackgroundRunError, RunStoreError
         from deployer.shell.errors import ShellCommandError
         from deployer.shell.shell import Shell
@@ -198,8 +198,10 @@ class Launcher:
         if problem is not None:
             return self._background_refused(str(problem), EXIT_USAGE)
         path = ".".join(shell.tree.path(node)[1:])
+        # The first record masks secret-looking parameters by name (e.g. ``password``).
+        names = parameter_names(shell.tree.inspector(node).get_action(action).func)
         try:
-            run_id = start_background(self.spec_or_derived(), path, action, params, sandbox)
+            run_id = start_background(self.spec_or_derived(), path, action, params, sandbox, param_names=names)
         except (RunStoreError, BackgroundRunError) as e:
             return self._background_refused(str(e), EXIT_FAILED)
         sys.stdout.write("%s\n" % run_id)

@@ -30,6 +30,11 @@ class Root(Node):
             self.host.run("echo tick %d" % i, interactive=False)
             time.sleep(0.1)
 
+    def wait_for(self, path):
+        """Say so, then wait until ``path`` exists (tests release it)."""
+        self.host.run("echo waiting", interactive=False)
+        self.host.run("while [ ! -e '%s' ]; do sleep 0.05; done" % path.replace("'", "'\\''"), interactive=False)
+
     def crash(self):
         self.host.run("echo about to die", interactive=False)
         os.kill(os.getpid(), signal.SIGKILL)
