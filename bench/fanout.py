@@ -27,6 +27,14 @@ Phases (every command without a pty, output collected):
 
 Memory: peak RSS of the tool's process during its phases (VmHWM reset at the
 start), and the growth over the RSS it started with.
+
+``--pieces`` also times the pieces of connection set-up per call in each tool's
+process (TCP connect, handshake/kex, public-key auth, channel open, known_hosts
+parsing), to find where a fresh phase loses time against the floor::
+
+    python3 bench/fanout.py --hosts 50 --repeat 3 --tools "paramiko floor,deployer" --pieces
+
+See bench/README.md for the targets and the latest figures.
 """
 from __future__ import annotations
 
@@ -300,7 +308,48 @@ def _proc_status_kb(field: str) -> int:
     return 0
 
 
-def _child(tool: str, bed: SSHTestBed, n: int, conn) -> None:
+#: (module, attribute, piece name) timed per call by ``--pieces``.
+PIECES = (
+    ("socket", "create_connection", "tcp connect"),
+    ("paramiko.Transport", "start_client", "kex"),
+    ("paramiko.Transport", "auth_publickey", "auth"),
+    ("paramiko.Transport", "open_session", "channel open"),
+    ("paramiko.HostKeys", "load", "known_hosts parse"),
+)
+
+
+def _time_pieces() -> dict[str, list[float]]:
+    """Wrap the :data:`PIECES` in this (forked) process; returns piece -> durations, filled as they run."""
+    import functools
+    import threading
+
+    import paramiko
+
+    durations: dict[str, list[float]] = {piece: [] for _, _, piece in PIECES}
+    lock = threading.Lock()
+    for where, name, piece in PIECES:
+        owner: object = socket if where == "socket" else getattr(paramiko, where.split(".")[1])
+        original = getattr(owner, name)
+
+        def timed(*args, _original=original, _piece=piece, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                with lock:
+                    durations[_piece].append(time.perf_counter() - started)
+
+        setattr(owner, name, functools.wraps(original)(timed))
+    return durations
+
+
+def _summary(durations: list[float]) -> dict[str, float]:
+    d = sorted(durations)
+    return {"calls": len(d), "median_ms": 1000 * d[len(d) // 2] if d else 0.0,
+            "p90_ms": 1000 * d[int(len(d) * 0.9)] if d else 0.0, "total_ms": 1000 * sum(d)}
+
+
+def _child(tool: str, bed: SSHTestBed, n: int, conn, pieces: bool = False) -> None:
     try:
         os.environ["DEPLOYER_RECORD"] = "0"  # deployer+record turns it back on
         try:
@@ -309,9 +358,12 @@ def _child(tool: str, bed: SSHTestBed, n: int, conn) -> None:
         except OSError:
             pass
         rss_start = _proc_status_kb("VmRSS")
+        timings = _time_pieces() if pieces else None  # after the baseline: it imports paramiko
         phases = TOOLS[tool](bed, n)
         phases["peak_mb"] = _proc_status_kb("VmHWM") / 1024
         phases["grew_mb"] = (_proc_status_kb("VmHWM") - rss_start) / 1024
+        if timings is not None:
+            phases["pieces"] = {piece: _summary(d) for piece, d in timings.items()}  # type: ignore[assignment]
         conn.send(("ok", phases))
     except DeployerUnavailable as e:
         conn.send(("unavailable", str(e)))
@@ -321,11 +373,11 @@ def _child(tool: str, bed: SSHTestBed, n: int, conn) -> None:
         conn.close()
 
 
-def run_tool(tool: str, bed: SSHTestBed, n: int, timeout: float = 600) -> tuple[str, object]:
+def run_tool(tool: str, bed: SSHTestBed, n: int, timeout: float = 600, pieces: bool = False) -> tuple[str, object]:
     """Run one tool's phases in a forked process (its own imports, its own memory peak)."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(tool, bed, n, child))
+    proc = ctx.Process(target=_child, args=(tool, bed, n, child, pieces))
     proc.start()
     child.close()
     if not parent.poll(timeout):
@@ -364,12 +416,31 @@ def print_table(n: int, results: dict[str, Phases], notes: dict[str, str], repea
     print("ms/cmd = warm time / commands per host (hosts run in parallel). Peak = VmHWM of the tool's process.")
 
 
+def print_pieces(pieces: dict[str, list[dict[str, dict[str, float]]]]) -> None:
+    """Per tool and piece: calls per run, and median/p90 of the per-call times over all runs."""
+    print("\nconnection set-up pieces, per call (median / p90 over every run; calls = per run):")
+    names = [piece for _, _, piece in PIECES]
+    print(f"{'tool':16} " + " ".join(f"{name:>25}" for name in names))
+    for tool, runs in pieces.items():
+        cells = []
+        for name in names:
+            merged = [r[name] for r in runs]
+            calls = max(m["calls"] for m in merged)
+            median = sorted(m["median_ms"] for m in merged)[len(merged) // 2]
+            p90 = sorted(m["p90_ms"] for m in merged)[len(merged) // 2]
+            cells.append(f"{calls:4.0f}x {median:7.1f}/{p90:7.1f}ms")
+        print(f"{tool:16} " + " ".join(f"{cell:>25}" for cell in cells))
+    print("(every phase of the run is included: channel opens count warm and deploy commands too)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=10, help="number of loopback hosts (default 10)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool (interleaved); the best is kept")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of: " + ", ".join(TOOLS))
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--pieces", action="store_true",
+                        help="also time connection set-up pieces per call (tcp, kex, auth, known_hosts parse)")
     args = parser.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = set(tools) - set(TOOLS)
@@ -378,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Phases] = {}
     notes: dict[str, str] = {}
+    pieces: dict[str, list[dict[str, dict[str, float]]]] = {}
     failed = False
     with SSHTestBed(n_hosts=args.hosts) as bed:
         # Round-robin over the tools, so that a slow spell of the machine hits them all.
@@ -385,19 +457,23 @@ def main(argv: list[str] | None = None) -> int:
             for tool in tools:
                 if tool in notes:
                     continue
-                status, value = run_tool(tool, bed, args.hosts)
+                status, value = run_tool(tool, bed, args.hosts, pieces=args.pieces)
                 if status != "ok":
                     notes[tool] = f"{status}: {value}"
                     if status == "error":
                         failed = True
                         print(f"{tool}: {value}", file=sys.stderr)
                     continue
+                if "pieces" in value:  # type: ignore[operator]
+                    pieces.setdefault(tool, []).append(value.pop("pieces"))  # type: ignore[union-attr]
                 best = results.get(tool)
                 results[tool] = value if best is None else {k: min(best[k], value[k]) for k in value}
     print_table(args.hosts, results, notes, args.repeat)
+    if pieces:
+        print_pieces(pieces)
     if args.json:
         Path(args.json).write_text(json.dumps({"hosts": args.hosts, "commands": COMMANDS, "repeat": args.repeat,
-                                               "results": results, "notes": notes}, indent=2))
+                                               "results": results, "notes": notes, "pieces": pieces}, indent=2))
     return 1 if failed else 0
 
 

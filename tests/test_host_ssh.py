@@ -1,15 +1,18 @@
 """SSH specifics: ~/.ssh/config (HostName, Port, User, IdentityFile, ProxyJump, ProxyCommand),
-ssh-agent keys, in-memory keys, and one connection per host class per process."""
+ssh-agent keys, in-memory keys, one connection per host class per process, and the
+known_hosts file parsed once per process (and again when it changes)."""
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
 import subprocess
+import threading
 
+import paramiko
 import pytest
 
-from deployer.exceptions import AuthenticationFailedException, ConnectionFailedException
+from deployer.exceptions import AuthenticationFailedException, ConnectionFailedException, HostKeyMismatchException
 from deployer.host import SSHHost, connections
 from deployer.pseudo_terminal import DummyPty
 from deployer.testing.procs import free_port
@@ -161,3 +164,65 @@ def test_one_connection_per_host_class_per_process(ssh_bed) -> None:
     child.join(30)
     assert child_endpoint[2:] == endpoint[2:] and child_endpoint[1] != endpoint[1]
     assert remote_endpoint(first) == endpoint  # the parent's connection is unharmed
+
+
+# -- known_hosts -------------------------------------------------------------------
+
+def _wrong_known_hosts(bed, tmp_path) -> str:
+    """bed.known_hosts with another ed25519 key for every host: same names, same size."""
+    fake = tmp_path / "fake_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake)], check=True)
+    kind, blob = (tmp_path / "fake_host_key.pub").read_text().split()[:2]
+    return "".join("%s %s %s\n" % (line.split()[0], kind, blob)
+                   for line in open(bed.known_hosts).read().splitlines())
+
+
+def test_rewritten_known_hosts_is_read_again(ssh_bed, tmp_path) -> None:
+    known = tmp_path / "known_hosts"
+    right = open(ssh_bed.known_hosts).read()
+    wrong = _wrong_known_hosts(ssh_bed, tmp_path)
+    assert len(wrong) == len(right) and wrong != right
+    known.write_text(right)
+    assert ssh_bed.host_class(0, known_hosts_filename=str(known))(pty=DummyPty()).run(
+        "echo ok", interactive=False) == "ok\n"
+    # Rewritten in place, same size, right away: the next connection sees the new content.
+    known.write_text(wrong)
+    with pytest.raises(HostKeyMismatchException) as info:
+        ssh_bed.host_class(0, known_hosts_filename=str(known))(pty=DummyPty()).run("true", interactive=False)
+    assert "differs" in str(info.value)
+    known.write_text(right)
+    assert ssh_bed.host_class(1, known_hosts_filename=str(known))(pty=DummyPty()).run(
+        "echo ok", interactive=False) == "ok\n"
+
+
+def test_known_hosts_parsed_once_for_a_fan_out(ssh_bed, tmp_path, monkeypatch) -> None:
+    # paramiko's HostKeys.load is O(lines²): once per connection made a 50-host
+    # fan-out spend half its client CPU there (bench/fanout.py).
+    known = tmp_path / "known_hosts"
+    known.write_text(open(ssh_bed.known_hosts).read())
+    loads = []
+    real_load = paramiko.HostKeys.load
+    monkeypatch.setattr(paramiko.HostKeys, "load", lambda self, filename: (loads.append(filename),
+                                                                          real_load(self, filename))[1])
+    classes = [ssh_bed.host_class(i, known_hosts_filename=str(known)) for i in range(ssh_bed.n_hosts)]
+    outputs: list[str] = []
+    threads = [threading.Thread(target=lambda cls=cls: outputs.append(
+        cls(pty=DummyPty()).run("echo ok", interactive=False))) for cls in classes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outputs == ["ok\n"] * ssh_bed.n_hosts
+    assert loads == [str(known)]
+
+
+def test_hashed_known_hosts(ssh_bed, tmp_path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(open(ssh_bed.known_hosts).read())
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known)], check=True, capture_output=True)
+    assert "127.0.0.1" not in known.read_text()  # the names are hashed now
+    assert ssh_bed.host_class(2, known_hosts_filename=str(known))(pty=DummyPty()).run(
+        "echo ok", interactive=False) == "ok\n"
+    with pytest.raises(HostKeyMismatchException):
+        ssh_bed.host_class(2, known_hosts_filename=str(tmp_path / "missing"))(pty=DummyPty()).run(
+            "true", interactive=False)
