@@ -17,18 +17,35 @@ Roles hold host *classes*; the container asks its ``host_provider`` for the
 instance that runs the commands (the :class:`~deployer.node.env.Env` hands out
 one instance per host class per action call, bound to the call's logger).
 Filtered containers share that provider, so ``cd`` on one affects the other.
+
+``run``/``sudo`` on several hosts run concurrently on the bounded worker pool
+of :mod:`deployer.execution` (the one ParallelNode cells use): output lines are
+prefixed with the host's slug, Ctrl-C cancels every host's command, results
+come back in host order, and when some hosts fail the others still finish and
+one :class:`~deployer.execution.results.ParallelCommandFailed` lists them all.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
+from deployer.exceptions import DeployerException
 from deployer.utils.string_utils import esc1
 
-__all__ = ["HostsContainer", "HostContainer", "host_slug", "roles_from_definition"]
+__all__ = ["HostsContainer", "HostContainer", "UnmappedRolesError", "host_slug", "roles_from_definition"]
 
 HostProvider = Callable[[Any], Any]
+
+
+class UnmappedRolesError(DeployerException):
+    """A node has no host to work on because its roles are mapped from roles its parent lacks.
+
+    ``@map_roles(host='dbs')`` under a parent without a role ``dbs`` gives the
+    node no hosts; running a command there raises this instead of doing
+    nothing on zero hosts. The message names the node and the missing roles.
+    """
 
 
 def host_slug(host: Any) -> str:
@@ -99,13 +116,19 @@ class HostsContainer:
     """
 
     def __init__(self, hosts: Any, pty: Any = None, logger: Any = None, is_sandbox: bool = False,
-                 host_provider: Optional[HostProvider] = None) -> None:
+                 host_provider: Optional[HostProvider] = None, *, max_workers: Optional[int] = None,
+                 owner: str = "", unmapped: Optional[Mapping[str, str]] = None) -> None:
         self._roles = _normalize(hosts)
         self._pty = pty
         self._logger = logger
         self._sandbox = bool(is_sandbox)
         self._provider = host_provider if host_provider is not None else self._default_provider()
         self._all = tuple(dict.fromkeys(h for members in self._roles.values() for h in members))
+        self._max_workers = max_workers
+        # The node these hosts belong to, and {role: why it has no hosts} for
+        # roles mapped from parent roles that do not exist (set by the Env).
+        self._owner = owner
+        self._unmapped = {role: why for role, why in (unmapped or {}).items() if role in self._roles}
 
     def _default_provider(self) -> HostProvider:
         instances: dict[Any, Any] = {}
@@ -128,7 +151,8 @@ class HostsContainer:
 
     def _derive(self, roles: Mapping[str, tuple[Any, ...]], cls: Optional[type] = None) -> Any:
         return (cls or HostsContainer)(dict(roles), pty=self._pty, logger=self._logger,
-                                       is_sandbox=self._sandbox, host_provider=self._provider)
+                                       is_sandbox=self._sandbox, host_provider=self._provider,
+                                       max_workers=self._max_workers, owner=self._owner, unmapped=self._unmapped)
 
     # -- what is in here ---------------------------------------------------------------
 
@@ -208,14 +232,54 @@ class HostsContainer:
 
     # -- commands ----------------------------------------------------------------------
 
+    def _check_mapped(self, what: str) -> None:
+        """Refuse to do ``what`` on zero hosts when that is the result of a mapping to unknown roles."""
+        if self._all or not self._unmapped:
+            return
+        raise UnmappedRolesError("%s has no host to %s: %s" % (
+            self._owner or "this node", what, "; ".join(self._unmapped.values())))
+
+    def _pool_pty(self, instances: list[Any]) -> Any:
+        return self._pty if self._pty is not None else instances[0].pty
+
     def run(self, command: str, sandbox: bool = False, interactive: bool = True, user: Optional[str] = None,
             ignore_exit_status: bool = False, initial_input: Optional[str] = None, silent: bool = False,
             timeout: Optional[float] = None, use_sudo: bool = False) -> list[str]:
-        """Run ``command`` on every host, one after the other; a list of their outputs."""
-        return [h.run(command, use_sudo=use_sudo, sandbox=sandbox or self._sandbox, interactive=interactive,
-                      user=user, ignore_exit_status=ignore_exit_status, initial_input=initial_input,
-                      silent=silent, timeout=timeout)
-                for h in self._instances()]
+        """Run ``command`` on every host; a list of their outputs, in host order.
+
+        Several hosts run at once (at most ``max_workers``), each output line
+        prefixed with the host's slug; the commands take no keys from the
+        shared keyboard. When some fail, the others finish first, then
+        :class:`~deployer.execution.results.ParallelCommandFailed` names every
+        failed host and its cause. One host runs in the calling thread, with
+        the terminal to itself.
+        """
+        self._check_mapped("run %r on" % command)
+        kwargs = dict(use_sudo=use_sudo, sandbox=sandbox or self._sandbox, interactive=interactive, user=user,
+                      ignore_exit_status=ignore_exit_status, initial_input=initial_input, silent=silent,
+                      timeout=timeout)
+        instances = self._instances()
+        if len(instances) <= 1:
+            return [h.run(command, **kwargs) for h in instances]
+
+        from deployer.execution.pool import run_tasks
+        from deployer.execution.results import ParallelActionResult, ParallelCommandFailed
+
+        def task(host: Any, pty: Any) -> str:
+            # A copy writes to the cell's (prefixed) terminal; it shares the
+            # connection, logger and the current cd/env/prefix context.
+            return host.copy(pty=pty).run(command, **kwargs)
+
+        keys = self.get_host_slugs()
+        outcomes = run_tasks([functools.partial(task, h) for h in instances], keys, self._pool_pty(instances),
+                             max_workers=self._max_workers)
+        failures = {k: o.error for k, o in zip(keys, outcomes) if o.error is not None}
+        if failures:
+            result = ParallelActionResult([(k, o.value if o.ok else o.error) for k, o in zip(keys, outcomes)],
+                                          failures=failures, hosts=dict(zip(keys, self._all)))
+            raise ParallelCommandFailed(result, command, use_sudo=bool(use_sudo or user),
+                                        tracebacks={k: o.traceback for k, o in zip(keys, outcomes) if not o.ok})
+        return [o.value for o in outcomes]
 
     def sudo(self, command: str, sandbox: bool = False, interactive: bool = True, user: Optional[str] = None,
              ignore_exit_status: bool = False, initial_input: Optional[str] = None, silent: bool = False,
@@ -254,6 +318,7 @@ class HostsContainer:
 
     def exists(self, filename: str, use_sudo: bool = True) -> list[bool]:
         """For each host, whether ``filename`` exists there."""
+        self._check_mapped("look for %r on" % filename)
         return [bool(h.exists(filename, use_sudo=use_sudo)) for h in self._instances()]
 
     def getcwd(self) -> list[str]:
@@ -267,6 +332,7 @@ class HostsContainer:
         real in sandbox mode too: a sandboxed action takes the same branches as
         the real one would.
         """
+        self._check_mapped("look for command %r on" % command)
         return [_has_command(h, command, use_sudo) for h in self._instances()]
 
 
@@ -284,8 +350,8 @@ class HostContainer(HostsContainer):
     """
 
     def __init__(self, hosts: Any, pty: Any = None, logger: Any = None, is_sandbox: bool = False,
-                 host_provider: Optional[HostProvider] = None) -> None:
-        super().__init__(hosts, pty=pty, logger=logger, is_sandbox=is_sandbox, host_provider=host_provider)
+                 host_provider: Optional[HostProvider] = None, **kw: Any) -> None:
+        super().__init__(hosts, pty=pty, logger=logger, is_sandbox=is_sandbox, host_provider=host_provider, **kw)
         if len(self._all) != 1:
             raise ValueError("HostContainer needs exactly one host, got %d: %s"
                              % (len(self._all), ", ".join(self.get_host_slugs()) or "(none)"))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping
 
-from deployer.exceptions import ActionException
+from deployer.exceptions import ActionException, ExecCommandFailed
 
-__all__ = ["ParallelActionResult", "ParallelActionFailed", "ActionFailed"]
+__all__ = ["ParallelActionResult", "ParallelActionFailed", "ParallelCommandFailed", "ActionFailed",
+           "set_origin", "origin_of"]
 
 
 class ParallelActionResult:
@@ -88,10 +89,32 @@ class ParallelActionResult:
         return "ParallelActionResult(%r)" % dict(self._items)
 
 
+#: Attribute set on an exception by the first action call it leaves: ``(node path, action)``.
+_ORIGIN = "_deployer_origin"
+
+
+def set_origin(exc: BaseException, node_path: str, action: str) -> None:
+    """Remember where ``exc`` left its first action (kept when it passes outer ones)."""
+    if getattr(exc, _ORIGIN, None) is None:
+        try:
+            setattr(exc, _ORIGIN, (node_path, action))
+        except (AttributeError, TypeError):
+            pass   # an exception type without attributes: the message just names the outer action
+
+
+def origin_of(exc: BaseException) -> tuple[str, str] | None:
+    """``(node path, action)`` of the action ``exc`` was raised in, or None."""
+    origin = getattr(exc, _ORIGIN, None)
+    return origin if isinstance(origin, tuple) else None
+
+
 class ActionFailed(ActionException):
     """The outermost action of a call failed; ``inner_exception`` is the cause.
 
-    The message names the node path and the action, then the cause.
+    The message names the node path and the action, where the error happened
+    when that was in a nested action, then the cause::
+
+        Action Root.deploy failed in Root.Web.restart: ExecCommandFailed: ...
     """
 
     def __init__(self, inner_exception: BaseException, traceback: str = "",
@@ -100,7 +123,21 @@ class ActionFailed(ActionException):
         self.node_path = node_path
         self.action = action
         where = ".".join(p for p in (node_path, action) if p)
-        self.args = ("Action %s failed: %s: %s" % (where, type(inner_exception).__name__, inner_exception),)
+        origin = origin_of(inner_exception)
+        #: ``Node.path.action`` the error came from (the same as the outer one when it was raised there).
+        self.origin = ".".join(p for p in origin if p) if origin else where
+        inside = " in %s" % self.origin if self.origin != where else ""
+        self.args = ("Action %s failed%s: %s: %s" % (where, inside, type(inner_exception).__name__,
+                                                     inner_exception),)
+
+
+def _failure_lines(header: str, failures: Mapping[Any, BaseException]) -> str:
+    """A header and one indented ``slug: Type: message`` entry per failed host."""
+    lines = [header]
+    for key, exc in failures.items():
+        text = str(exc).replace("\n", "\n      ")
+        lines.append("  %s: %s: %s" % (key, type(exc).__name__, text))
+    return "\n".join(lines)
 
 
 class ParallelActionFailed(ActionException):
@@ -122,8 +159,41 @@ class ParallelActionFailed(ActionException):
         self.node_path = node_path
         self.action = action
         where = ".".join(p for p in (node_path, action) if p)
-        lines = ["Action %s failed on %d of %d hosts:" % (where, len(failures), len(result))]
-        for key, exc in failures.items():
-            text = str(exc).replace("\n", "\n      ")
-            lines.append("  %s: %s: %s" % (key, type(exc).__name__, text))
-        self.args = ("\n".join(lines),)
+        self.args = (_failure_lines("Action %s failed on %d of %d hosts:" % (where, len(failures), len(result)),
+                                    failures),)
+
+
+class ParallelCommandFailed(ExecCommandFailed):
+    """``hosts.run()``/``hosts.sudo()`` failed on some hosts (the others ran to the end).
+
+    The sibling of :class:`ParallelActionFailed` for one command on several
+    hosts: ``result`` is a :class:`ParallelActionResult` of every host's output
+    (or exception), ``failures`` maps each failed host's slug to its exception.
+    It is an :class:`~deployer.exceptions.ExecCommandFailed`, so code written
+    for one host keeps catching it; ``host``, ``status_code`` and ``result``
+    there describe the first failure::
+
+        try:
+            self.hosts.run('service nginx reload')
+        except ParallelCommandFailed as e:
+            print(sorted(e.failures))        # ['web1', 'web3']
+    """
+
+    def __init__(self, result: ParallelActionResult, command: str, use_sudo: bool = False,
+                 tracebacks: Mapping[Any, str] | None = None) -> None:
+        failures = result.failures
+        first_key, first = next(iter(failures.items())) if failures else ("?", RuntimeError("no failures"))
+        self.results = result
+        self.failures = dict(failures)
+        self.tracebacks = dict(tracebacks or {})
+        self.inner_exception = first
+        super().__init__(command, first_key, use_sudo, getattr(first, "status_code", None),
+                         getattr(first, "result", None))
+
+    def _message(self) -> str:
+        how = "Sudo command" if self.use_sudo else "Command"
+        return _failure_lines("%s failed on %d of %d hosts: %s" % (how, len(self.failures), len(self.results),
+                                                                   self.command), self.failures)
+
+    def __reduce__(self):
+        return (type(self), (self.results, self.command, self.use_sudo, self.tracebacks))

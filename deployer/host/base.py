@@ -41,7 +41,7 @@ from deployer.exceptions import (CommandTimeoutException, ExecCommandFailed,
 from deployer.loggers.base import Logger, NullLogger
 from deployer.loggers.events import (CommandFinished, CommandOutput, CommandStarted,
                                      FileTransferred)
-from deployer.loggers.masking import mask_text
+from deployer.loggers.masking import mask_text, stream_masker
 from deployer.pseudo_terminal import Pty, select
 from deployer.utils.string_utils import esc1
 
@@ -550,6 +550,12 @@ class Host:
         forward_fd = self._input_fd() if interactive and not (scope is not None and scope.shares_input) else None
         pending_input = initial_input.encode("utf-8") if (interactive and initial_input) else b""
         out = self.pty.stdout
+        # Events get the output masked; a secret split over two chunks too.
+        masker = stream_masker(self._secrets(), self.logger)
+
+        def log_output(text: str) -> None:
+            if text:
+                self.logger.emit(CommandOutput(command_id=command_id, host=slug, data=text))
 
         def emit(data: bytes, final: bool = False) -> None:
             text = decoder.decode(data, final)
@@ -560,7 +566,7 @@ class Host:
                 with self.pty.write_lock:
                     out.write(text)
                     out.flush()
-            self.logger.emit(CommandOutput(command_id=command_id, host=slug, data=self._mask(text)))
+            log_output(masker.feed(text))
 
         def sudo_done() -> None:
             nonlocal pending_input
@@ -655,7 +661,10 @@ class Host:
             proc.kill()
             raise
         finally:
-            proc.close()
+            try:
+                log_output(masker.flush())
+            finally:
+                proc.close()
 
     def _wait_exit(self, proc: Process, command: str, timeout: float | None, deadline: float | None,
                    scope: Any, wake: float | None) -> int | None:
@@ -825,9 +834,24 @@ class Host:
         return _wrap_file(_FileAdapter(f, bare, on_close=write_back), mode)
 
     def get_file(self, remote_path: str, local_path: str, use_sudo: bool = False, sandbox: bool = False) -> None:
-        """Download this remote file (reading changes nothing, so sandbox mode downloads too)."""
+        """Download this remote file.
+
+        In sandbox mode nothing is written: without sudo, only check that the
+        remote file can be read; with sudo, only check the syntax of the copy
+        command (``bash -n``; sudo is not involved).
+        """
         path = self._resolve_path(remote_path)
         self._file_event("get", path, local_path=local_path, sandbox=sandbox)
+        if sandbox:
+            if use_sudo:
+                self._execute("cat -- %s >/dev/null" % quote(path), sandbox=True, interactive=False, silent=True,
+                              use_context=False)
+                return
+            _, status = self._quiet("test -r %s" % quote(path), use_context=False, ignore_exit_status=True)
+            if status != 0:
+                raise FileNotFoundError("host %r: cannot read remote file %s (sandbox check of get_file)"
+                                        % (self.slug or type(self).__name__, path))
+            return
         if not use_sudo:
             self._get(path, local_path)
             return

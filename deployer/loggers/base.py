@@ -23,8 +23,22 @@ class Logger:
         """A logger that stamps ``call_id`` on events that lack one."""
         return BoundLogger(self, call_id)
 
+    def known_secrets(self) -> frozenset[str]:
+        """Secret values this logger (or one it passes events to) masks.
+
+        Hosts hold back a chunk's tail that could start one of them, so that a
+        secret split over two output chunks is masked too.
+        """
+        return frozenset()
+
     def close(self) -> None:
         """Flush and release resources."""
+
+
+def _known_secrets(logger: object) -> frozenset[str]:
+    # Loggers written by users need not derive from Logger.
+    known = getattr(logger, "known_secrets", None)
+    return frozenset(known()) if callable(known) else frozenset()
 
 
 class NullLogger(Logger):
@@ -46,6 +60,9 @@ class BoundLogger(Logger):
     def bind(self, call_id: str | None) -> Logger:
         return BoundLogger(self.inner, call_id)
 
+    def known_secrets(self) -> frozenset[str]:
+        return _known_secrets(self.inner)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -59,6 +76,9 @@ class MultiLogger(Logger):
     def emit(self, event: Event) -> None:
         for logger in self.loggers:
             logger.emit(event)
+
+    def known_secrets(self) -> frozenset[str]:
+        return frozenset().union(*(_known_secrets(logger) for logger in self.loggers))
 
     def close(self) -> None:
         for logger in self.loggers:
@@ -79,6 +99,9 @@ class SecretMaskingLogger(Logger):
 
     def emit(self, event: Event) -> None:
         self.inner.emit(mask_event(event, self.secrets))
+
+    def known_secrets(self) -> frozenset[str]:
+        return self.secrets | _known_secrets(self.inner)
 
     # bind() is Logger's: a BoundLogger around this one, so code that asks
     # "is this logger bound to an action call?" still sees a BoundLogger.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 MASK = "********"
 
@@ -88,3 +88,49 @@ def mask_event(event: Any, secrets: Iterable[str]) -> Any:
 def secret_values(names_and_values: Iterable[tuple[str, Any]]) -> frozenset[str]:
     """The non-empty string values given for secret-looking parameter names."""
     return frozenset(v for name, v in names_and_values if isinstance(v, str) and v and is_secret_name(name))
+
+
+class StreamMasker:
+    """Masks secrets in a stream of text chunks, also when a secret is split over chunks.
+
+    A chunk's longest tail that could be the start of a secret is held back and
+    goes out with the next chunk (or with :meth:`flush` at the end)::
+
+        >>> m = StreamMasker(['hunter2'])
+        >>> m.feed('password: hun'), m.feed('ter2 ok'), m.flush()
+        ('password: ', '******** ok', '')
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Longest first: a secret that contains another one is masked whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        """The masked text that can go out now (may be empty)."""
+        if not self._secrets:
+            return text
+        text = mask_text(self._pending + text, self._secrets)
+        keep = self._held_back(text)
+        self._pending = text[len(text) - keep:] if keep else ""
+        return text[:len(text) - keep]
+
+    def _held_back(self, text: str) -> int:
+        longest = 0
+        for secret in self._secrets:
+            for n in range(min(len(secret) - 1, len(text)), longest, -1):
+                if text.endswith(secret[:n]):
+                    longest = n
+                    break
+        return longest
+
+    def flush(self) -> str:
+        """What was held back (it turned out not to be a secret)."""
+        pending, self._pending = self._pending, ""
+        return pending
+
+
+def stream_masker(secrets: Iterable[str], logger: Optional[Any] = None) -> StreamMasker:
+    """A :class:`StreamMasker` for ``secrets`` plus the secrets ``logger`` masks itself."""
+    known = getattr(logger, "known_secrets", None)
+    return StreamMasker(list(secrets) + list(known() if callable(known) else ()))

@@ -30,7 +30,7 @@ from typing import Any, Iterator, Optional
 from deployer.exceptions import DeployerException, RequiredPropertyException
 from deployer.execution.results import ParallelActionResult
 from deployer.host_container import HostsContainer, host_slug, roles_from_definition
-from deployer.node.role_mapping import DefaultRoleMapping, RoleMapping, all_hosts_of
+from deployer.node.role_mapping import ALL_HOSTS, DefaultRoleMapping, RoleMapping, all_hosts_of
 
 __all__ = ["Node", "NodeBase", "ParallelNode", "ParallelNodeBase", "SimpleNode", "SimpleNodeBase",
            "Action", "Env", "EnvAction", "required_property", "iter_isolations", "IsolationIdentifierType",
@@ -286,6 +286,7 @@ class Node(metaclass=NodeBase):
         self._node_name: Optional[str] = None
         self._node_children: dict[str, Node] = {}
         self._node_roles_cache: Optional[dict[str, tuple]] = None
+        self._node_unmapped_cache: Optional[dict[str, str]] = None
         # Set on the cells of a ParallelNode array only.
         self._node_isolated_host: Any = None
         self._node_isolation_of: Optional[Node] = None
@@ -330,6 +331,58 @@ class Node(metaclass=NodeBase):
                 roles["host"] = all_hosts_of(roles)
             return roles
         return {}
+
+    def _node_unmapped(self) -> dict[str, str]:
+        """``{role: why}`` for the roles that are empty because a role mapping (here or
+        in an ancestor) names parent roles that do not exist.
+
+        Not an error by itself: an abstract node (``WebSystem`` in the tutorial)
+        has no hosts until it is subclassed. Commands on such an empty role raise
+        (:class:`~deployer.host_container.UnmappedRolesError`).
+        """
+        unmapped = self._node_unmapped_cache
+        if unmapped is None:
+            unmapped = self._node_unmapped_cache = self._node_compute_unmapped()
+        return unmapped
+
+    def _node_compute_unmapped(self) -> dict[str, str]:
+        if self._node_isolation_of is not None:
+            return self._node_isolation_of._node_unmapped()
+        parent = self.parent
+        if parent is None:
+            return {}
+        roles = self._node_roles()
+        decl = _host_declaration(type(self), with_mapping=True)
+        parent_unmapped = parent._node_unmapped()
+        result: dict[str, str] = {}
+        if decl is not None and decl[0] == "mapping":
+            parent_roles = parent._node_roles()
+            for role, source in decl[1].mappings.items():
+                names = [source] if isinstance(source, str) else \
+                    [] if source is ALL_HOSTS else list(source)
+                if roles.get(role) or ALL_HOSTS in names:
+                    continue
+                missing = [n for n in names if n not in parent_roles]
+                if missing:
+                    result[role] = "role %r is mapped from %s, which %s does not have (its roles: %s)" % (
+                        role, ", ".join(repr(n) for n in missing), ".".join(node_path(parent)),
+                        ", ".join(parent_roles) or "none")
+                else:
+                    # The parent's roles exist but are empty for the same reason.
+                    why = [parent_unmapped[n] for n in names if n in parent_unmapped]
+                    if why:
+                        result[role] = why[0]
+            return result
+        if decl is not None:
+            return {}
+        # Default mapping: the parent's roles, with their reasons.
+        for role, why in parent_unmapped.items():
+            if not roles.get(role):
+                result[role] = why
+        if "host" in roles and not roles["host"] and "host" not in result and parent_unmapped \
+                and isinstance(self, ParallelNode):
+            result["host"] = next(iter(parent_unmapped.values()))
+        return result
 
     @property
     def hosts(self) -> HostsContainer:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 
 from deployer.exceptions import ActionException
 from deployer.execution.pool import run_tasks
-from deployer.execution.results import ActionFailed, ParallelActionFailed, ParallelActionResult
+from deployer.execution.results import ActionFailed, ParallelActionFailed, ParallelActionResult, set_origin
 from deployer.host_container import HostContainer, HostsContainer, host_slug
 from deployer.loggers.base import Logger, MultiLogger, SecretMaskingLogger
 from deployer.loggers.events import ActionFinished, ActionStarted
@@ -243,9 +243,14 @@ class Env:
     @property
     def hosts(self) -> HostsContainer:
         """:class:`~deployer.host_container.HostsContainer`: the proxy to this node's hosts."""
+        return self._env_container(HostsContainer, self._env_node._node_roles())
+
+    def _env_container(self, cls: type, roles: Any) -> Any:
+        node = self._env_node
         scope = self._env_scope
-        return HostsContainer(self._env_node._node_roles(), pty=scope.pty, logger=scope.logger,
-                              is_sandbox=scope.shared.is_sandbox, host_provider=scope.host)
+        return cls(roles, pty=scope.pty, logger=scope.logger, is_sandbox=scope.shared.is_sandbox,
+                   host_provider=scope.host, max_workers=scope.shared.max_workers,
+                   owner=".".join(node_path(node)), unmapped=node._node_unmapped())
 
     @property
     def host(self) -> HostContainer:
@@ -256,14 +261,14 @@ class Env:
         """
         node = self._env_node
         hosts = self.hosts.filter("host")
+        if not hosts:
+            hosts._check_mapped("use as self.host")
         if len(hosts) != 1:
             raise NodeError("self.host needs exactly one host in role 'host' of %s, it has %d%s; use self.hosts%s"
                             % (".".join(node_path(node)), len(hosts),
                                (" (%s)" % ", ".join(hosts.get_host_slugs())) if len(hosts) else "",
                                " or a ParallelNode" if len(hosts) > 1 else ""))
-        scope = self._env_scope
-        return HostContainer(self._env_node._node_roles().get("host"), pty=scope.pty, logger=scope.logger,
-                             is_sandbox=scope.shared.is_sandbox, host_provider=scope.host)
+        return self._env_container(HostContainer, {"host": self._env_node._node_roles().get("host")})
 
     @property
     def console(self) -> Any:
@@ -407,9 +412,15 @@ class Env:
             if cells is None:
                 result = action.func(call_env, *args, **kwargs)
             else:
+                if not cells:
+                    # No cell because of a mapping to unknown roles: say so, don't succeed on zero hosts.
+                    call_env.hosts.filter("host")._check_mapped("run %s on" % action.name)
                 result = call_env._env_fan_out(action, cells, args, kwargs)
         except BaseException as e:
             logger.emit(ActionFinished(call_id=call_id, status="FAILED", error="%s: %s" % (type(e).__name__, e)))
+            # The innermost action an error leaves is where it happened; the
+            # outermost one's ActionFailed names both.
+            set_origin(e, path, action.name)
             if parent_id is None and isinstance(e, Exception) and not isinstance(e, ActionException):
                 raise ActionFailed(e, _traceback.format_exc(), node_path=path, action=action.name) from e
             raise
