@@ -219,6 +219,9 @@ class RunRecorder(Logger):
         self.store.transition(run_id, HistoryEntry(time=event.time, status=status, kind=KIND_RUN,
                                                    detail=event.error or ""),
                               end=event.time, error=event.error, expect_status=ACTIVE_STATES)
+        if not self._outermost and self.owns_store:
+            # Between runs hold no connection (a library process may keep its Env for long).
+            self.store.release()
 
     def _finish_command(self, event: CommandFinished) -> None:
         cmd = self._commands.pop(event.command_id, None)

@@ -90,7 +90,14 @@ class RunStore(abc.ABC):
         """Summaries of the runs in INIT or STARTED."""
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections for good."""
+
+    def release(self) -> None:
+        """Drop idle connections; the next call opens them again.
+
+        A recorder calls this between runs, so a library process that keeps an
+        ``Env`` holds no database connection while nothing runs.
+        """
 
     # -- what users call ---------------------------------------------------------------
 

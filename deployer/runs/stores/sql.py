@@ -247,14 +247,9 @@ class SQLiteStore(_SQLStore):
             directory = os.path.dirname(path)
             if directory:
                 os.makedirs(directory, exist_ok=True)
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer takes the
-            # write lock up front and waits (busy timeout) instead of failing on upgrade.
-            self._conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = %d" % int(busy_timeout * 1000))
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._busy_timeout = busy_timeout
+            self._closed = False
+            self._conn: Optional[sqlite3.Connection] = None
             with self._tx() as cur:
                 for stmt in _schema(""):
                     cur.execute(self._q(stmt))
@@ -263,9 +258,27 @@ class SQLiteStore(_SQLStore):
         except (sqlite3.Error, OSError) as e:
             raise RunStoreError(self.url, str(e)) from e
 
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer takes the
+        # write lock up front and waits (busy timeout) instead of failing on upgrade.
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = %d" % int(self._busy_timeout * 1000))
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         with self._lock:
+            if self._closed:
+                raise RunStoreError(self.url, "the store was closed")
+            if self._conn is None:
+                try:
+                    self._conn = self._connect()
+                except sqlite3.Error as e:
+                    raise RunStoreError(self.url, str(e)) from e
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -281,9 +294,16 @@ class SQLiteStore(_SQLStore):
     def _offset_only(self, offset: int) -> str:
         return " LIMIT -1 OFFSET %d" % offset
 
+    def release(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            self.release()
 
 
 class PostgresStore(_SQLStore):
@@ -349,6 +369,10 @@ class PostgresStore(_SQLStore):
         with self._tx() as cur:
             cur.execute("SELECT %s" % self._now_sql)
             return float(cur.fetchone()[0])
+
+    def release(self) -> None:
+        with self._lock:
+            self._conn.close()      # _tx connects again on the next call
 
     def close(self) -> None:
         with self._lock:
