@@ -256,3 +256,30 @@ def test_threads_share_one_connection(ssh_bed) -> None:
     assert errors == []
     assert len(seen) == 1  # every command came over the same TCP connection
     assert connections.cache.peek(cls) is not None
+
+
+@pytest.mark.timeout(120)
+def test_many_short_commands_from_many_threads_keep_the_connection(ssh_bed) -> None:
+    """Short commands finish while we still send their EOF: that must never cost the connection.
+
+    (paramiko sends a channel's EOF outside its lock; an EOF that left after the
+    channel's CLOSE made OpenSSH drop the whole connection, failing every command
+    on it. Seen as 'Channel closed' / 'was lost while the command was running'.)
+    """
+    cls = ssh_bed.host_class(2)
+    errors: list = []
+
+    def work() -> None:
+        host = cls(pty=DummyPty())
+        try:
+            for _ in range(25):
+                assert host.run("echo ok", interactive=False) == "ok\n"
+        except Exception as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []

@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
@@ -185,6 +185,27 @@ class _SSHConnection:
                 pass
 
 
+def _send_while_open(chan: paramiko.Channel, build: Callable[[], Optional[Message]]) -> None:
+    """Send ``build()``'s message on ``chan`` unless the channel is already closed.
+
+    paramiko builds a channel's EOF or CLOSE under the channel lock but sends it
+    after releasing the lock. An EOF (or signal) of ours could then leave after
+    the CLOSE the transport thread sends when the server closes a finished
+    command, and OpenSSH drops the *whole connection* on a message for a channel
+    it has freed. Checking and sending under the lock, as paramiko's own
+    ``Channel.send`` does for data, keeps the order right.
+    """
+    with chan.lock:
+        if chan.closed or not chan.active:
+            return
+        try:
+            m = build()
+            if m is not None:
+                chan.transport._send_user_message(m)  # type: ignore[union-attr]
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the connection is gone; wait() reports why
+
+
 class _SSHProcess(Process):
     def __init__(self, host: "SSHHost", conn: _SSHConnection, channel: paramiko.Channel) -> None:
         self._host = host
@@ -211,10 +232,7 @@ class _SSHProcess(Process):
             pass  # the channel is gone; wait() reports why
 
     def close_stdin(self) -> None:
-        try:
-            self._chan.shutdown_write()
-        except (OSError, EOFError, paramiko.SSHException):
-            pass
+        _send_while_open(self._chan, self._chan._send_eof)
 
     def wait(self, timeout: float | None) -> int | None:
         chan = self._chan
@@ -234,7 +252,8 @@ class _SSHProcess(Process):
 
     def kill(self) -> None:
         chan = self._chan
-        if not chan.closed and chan.active:
+
+        def signal() -> Message:
             # The 'signal' channel request (RFC 4254 6.9; OpenSSH >= 7.9) stops a
             # command that has no pty; closing the channel hangs up one that has.
             m = Message()
@@ -243,10 +262,9 @@ class _SSHProcess(Process):
             m.add_string("signal")
             m.add_boolean(False)
             m.add_string("KILL")
-            try:
-                chan.transport._send_user_message(m)  # type: ignore[union-attr]
-            except Exception:
-                pass
+            return m
+
+        _send_while_open(chan, signal)
         try:
             chan.close()
         except Exception:
