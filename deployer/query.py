@@ -25,6 +25,8 @@ naming the node, the attribute and the query.
 """
 from __future__ import annotations
 
+import abc
+
 import operator
 import weakref
 from typing import Any, Callable
@@ -46,7 +48,7 @@ _PREC_POW = 8
 _PREC_PRIMARY = 9
 
 
-class Query:
+class Query(abc.ABC):
     """Base class of every query expression (see :data:`Q`).
 
     Only underscore-prefixed names live on this class: every other attribute
@@ -61,10 +63,12 @@ class Query:
         self._query_names: "weakref.WeakKeyDictionary[type, str]" = weakref.WeakKeyDictionary()
 
     # -- evaluation -------------------------------------------------------
+    @abc.abstractmethod
     def _query_execute(self, instance: Any) -> Any:
         """Evaluate this expression against ``instance``."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _query_repr(self) -> str:
         raise NotImplementedError
 

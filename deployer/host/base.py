@@ -19,6 +19,8 @@ included) as soon as the cell is cancelled by Ctrl-C::
 """
 from __future__ import annotations
 
+import abc
+
 import codecs
 import contextlib
 import io
@@ -187,29 +189,35 @@ class HostContext:
         return " && ".join(text for _, text in self._entries) + " && {\n%s\n}" % command
 
 
-class Process:
+class Process(abc.ABC):
     """A command started by a transport. The base class drives it; transports implement it."""
 
+    @abc.abstractmethod
     def fileno(self) -> int:
         """A descriptor that ``select`` reports readable when output or end-of-output is there."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def read(self) -> bytes | None:
         """Output available now: ``b''`` at end of output, ``None`` when nothing was ready."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def write(self, data: bytes) -> None:
         """Send input to the command."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def close_stdin(self) -> None:
         """Signal end of input."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def wait(self, timeout: float | None) -> int | None:
         """The exit status (None when killed by a signal); ``TimeoutError`` after ``timeout``."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def kill(self) -> None:
         """Stop the command (and what it started) now."""
         raise NotImplementedError
@@ -343,7 +351,7 @@ class _DiscardFile:
         pass
 
 
-class Host:
+class Host(abc.ABC):
     """Abstract base class for :class:`~deployer.host.ssh.SSHHost` and :class:`~deployer.host.local.LocalHost`.
 
     :param pty: the terminal commands read from and write to (default: this process's).
@@ -384,23 +392,29 @@ class Host:
 
     # -- transport primitives (overridden by LocalHost / SSHHost) ------------
 
+    @abc.abstractmethod
     def _start_process(self, command: str, pty: bool, term: str, size: tuple[int, int]) -> Process:
         """Start ``command`` (a shell command line) with or without a pty."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _open_binary(self, path: str, mode: str) -> Any:
         """Open a file in binary ``mode`` ('r', 'w', 'a', 'r+', ... without 'b')."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _listdir_stat(self, path: str) -> list[Stat]:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _get(self, remote_path: str, local_path: str) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _put(self, local_path: str, remote_path: str) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _remove(self, path: str) -> None:
         raise NotImplementedError
 

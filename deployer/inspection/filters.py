@@ -7,14 +7,17 @@ Filters combine with ``&``, ``|`` and ``~``::
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any
 
 __all__ = ["Filter", "PublicOnly", "PrivateOnly", "IsInstance", "HasAction", "InGroup"]
 
 
-class Filter:
+class Filter(abc.ABC):
     """Base class for Inspector.walk filters: subclasses implement :meth:`matches`."""
 
+    @abc.abstractmethod
     def matches(self, node: Any) -> bool:
         """True when ``node`` (a Node or an Env) passes this filter."""
         raise NotImplementedError
