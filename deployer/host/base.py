@@ -20,32 +20,32 @@ included) as soon as the cell is cancelled by Ctrl-C::
 from __future__ import annotations
 
 import abc
-
 import codecs
 import contextlib
 import io
 import os
 import posixpath
-import re
 import secrets
 import signal
-import stat as stat_module
 import termios
 import threading
 import time
 import tty
 import uuid
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Iterator
 
 from deployer.execution import cancel
 from deployer.exceptions import (CommandTimeoutException, ExecCommandFailed,
                                  SudoPasswordException)
+# Re-exported: the documented home of HostContext and Stat is deployer.host.base.
+from deployer.host.context import HostContext, quote, shell_path
+from deployer.host.files import Stat, _DiscardFile, _FileAdapter, _wrap_file
+from deployer.host.process import Process
 from deployer.loggers.base import Logger, NullLogger
 from deployer.loggers.events import (CommandFinished, CommandOutput, CommandStarted,
                                      FileTransferred)
 from deployer.loggers.masking import mask_text, stream_masker
 from deployer.pseudo_terminal import Pty, select
-from deployer.utils.string_utils import esc1
 
 __all__ = ["Host", "HostContext", "Stat", "Process"]
 
@@ -54,179 +54,6 @@ OUTPUT_TAIL_LINES = 20
 _READ_SIZE = 65536
 #: How often a command's wait wakes up in a thread that cannot get SIGINT.
 _WAKE_INTERVAL = 0.25
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TILDE_PREFIX = re.compile(r"~[A-Za-z0-9._-]*")
-
-
-def quote(value: str) -> str:
-    """``value`` as one single-quoted shell word."""
-    return "'%s'" % esc1(value)
-
-
-def shell_path(path: str) -> str:
-    """A path as a shell word, quoted except for a leading ``~``/``~user`` (so it expands)."""
-    match = _TILDE_PREFIX.match(path)
-    if match and (match.end() == len(path) or path[match.end()] == "/"):
-        rest = path[match.end():]
-        return match.group(0) + (("/" + quote(rest[1:]) if len(rest) > 1 else rest) if rest else "")
-    return quote(path)
-
-
-class Stat:
-    """What ``listdir_stat`` returns for one directory entry.
-
-    Wraps an ``os.stat_result`` or a paramiko ``SFTPAttributes``.
-    """
-
-    def __init__(self, stat_result: Any, filename: str) -> None:
-        self._stat_result = stat_result
-        self.filename = filename
-
-    @property
-    def st_mode(self) -> int:
-        """Mode bits (type and permissions)."""
-        return int(self._stat_result.st_mode or 0)
-
-    @property
-    def st_size(self) -> int:
-        """File size in bytes."""
-        return int(self._stat_result.st_size or 0)
-
-    @property
-    def st_uid(self) -> int:
-        """User ID."""
-        return int(self._stat_result.st_uid)
-
-    @property
-    def st_gid(self) -> int:
-        """Group ID."""
-        return int(self._stat_result.st_gid)
-
-    @property
-    def st_mtime(self) -> float:
-        """Modification time (seconds since the epoch)."""
-        return float(self._stat_result.st_mtime or 0)
-
-    @property
-    def is_dir(self) -> bool:
-        """True when this is a directory."""
-        return stat_module.S_ISDIR(self.st_mode)
-
-    @property
-    def is_file(self) -> bool:
-        """True when this is a regular file."""
-        return stat_module.S_ISREG(self.st_mode)
-
-    @property
-    def is_link(self) -> bool:
-        """True when this is a symbolic link (not followed)."""
-        return stat_module.S_ISLNK(self.st_mode)
-
-    def __repr__(self) -> str:
-        return "Stat(%r, mode=%o, size=%d)" % (self.filename, self.st_mode, self.st_size)
-
-
-class HostContext:
-    """A push/pop stack of ``cd``, ``env`` and ``prefix`` entries, applied to every command.
-
-    Entries apply in the order they were entered, so ``prefix('source bin/activate')``
-    inside ``cd('/srv/app')`` runs in ``/srv/app``.
-    """
-
-    def __init__(self) -> None:
-        # (kind, shell text) — kind is 'cd', 'env' or 'prefix'.
-        self._entries: list[tuple[str, str]] = []
-
-    @contextlib.contextmanager
-    def _push(self, kind: str, text: str) -> Iterator[None]:
-        entry = (kind, text)
-        self._entries.append(entry)
-        try:
-            yield
-        finally:
-            # Remove this very entry (by identity): contexts may exit out of order.
-            for i in range(len(self._entries) - 1, -1, -1):
-                if self._entries[i] is entry:
-                    del self._entries[i]
-                    break
-
-    def cd(self, path: str, expand: bool = False) -> contextlib.AbstractContextManager[None]:
-        """Execute commands in this directory; nested relative paths stack up.
-
-        :param expand: expand a leading ``~`` / ``~user``.
-        """
-        if not path:
-            raise ValueError("cd() needs a path")
-        return self._push("cd", "cd -- %s" % (shell_path(path) if expand else quote(path)))
-
-    def env(self, variable: str, value: str, escape: bool = True) -> contextlib.AbstractContextManager[None]:
-        """Set this environment variable; ``escape=False`` lets the shell expand ``value``."""
-        if not _ENV_NAME.match(variable or ""):
-            raise ValueError("not a valid environment variable name: %r" % (variable,))
-        return self._push("env", "export %s=%s" % (variable, quote(value) if escape else value))
-
-    def prefix(self, command: str) -> contextlib.AbstractContextManager[None]:
-        """Prefix all commands with this command plus ``&&``."""
-        return self._push("prefix", command)
-
-    def copy(self) -> "HostContext":
-        """An independent copy of this context."""
-        clone = HostContext()
-        clone._entries = list(self._entries)
-        return clone
-
-    @property
-    def has_cd(self) -> bool:
-        """True when a ``cd`` is in effect (relative paths then need resolving)."""
-        return any(kind == "cd" for kind, _ in self._entries)
-
-    def build(self, command: str) -> str:
-        """``command`` with this context applied."""
-        if not self._entries:
-            return command
-        # Braces (with a newline, in case the command ends in a comment) keep a
-        # ';' or '||' in the command from escaping a failed cd.
-        return " && ".join(text for _, text in self._entries) + " && {\n%s\n}" % command
-
-
-class Process(abc.ABC):
-    """A command started by a transport. The base class drives it; transports implement it."""
-
-    @abc.abstractmethod
-    def fileno(self) -> int:
-        """A descriptor that ``select`` reports readable when output or end-of-output is there."""
-        raise NotImplementedError
-
-    @abc.abstractmethod
-    def read(self) -> bytes | None:
-        """Output available now: ``b''`` at end of output, ``None`` when nothing was ready."""
-        raise NotImplementedError
-
-    @abc.abstractmethod
-    def write(self, data: bytes) -> None:
-        """Send input to the command."""
-        raise NotImplementedError
-
-    @abc.abstractmethod
-    def close_stdin(self) -> None:
-        """Signal end of input."""
-        raise NotImplementedError
-
-    @abc.abstractmethod
-    def wait(self, timeout: float | None) -> int | None:
-        """The exit status (None when killed by a signal); ``TimeoutError`` after ``timeout``."""
-        raise NotImplementedError
-
-    @abc.abstractmethod
-    def kill(self) -> None:
-        """Stop the command (and what it started) now."""
-        raise NotImplementedError
-
-    def resize(self, rows: int, cols: int) -> None:
-        """Resize the command's pty."""
-
-    def close(self) -> None:
-        """Release the process's resources (always called, after wait or kill)."""
 
 
 class _TokenScanner:
@@ -265,90 +92,6 @@ class _TokenScanner:
     def flush(self) -> bytes:
         pending, self._pending = self._pending, b""
         return pending
-
-
-class _FileAdapter(io.RawIOBase):
-    """A raw stream around a transport's binary file, with a hook run after close."""
-
-    def __init__(self, f: Any, mode: str, on_close: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self._f = f
-        self._mode = mode
-        self._on_close = on_close
-
-    def readable(self) -> bool:
-        return "r" in self._mode or "+" in self._mode
-
-    def writable(self) -> bool:
-        return any(c in self._mode for c in "wax+")
-
-    def seekable(self) -> bool:
-        return hasattr(self._f, "seek")
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._f.seek(offset, whence)
-        return self._f.tell()
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._f.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def write(self, data: Any) -> int:
-        self._f.write(bytes(data))
-        return len(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            self._f.close()
-        finally:
-            super().close()
-            if self._on_close is not None:
-                on_close, self._on_close = self._on_close, None
-                on_close()
-
-
-class _LenientWriteMixin:
-    # The reference's example writes str to a 'wb' file; accept it (as UTF-8).
-    def write(self, data: Any) -> int:  # type: ignore[override]
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        return super().write(data)  # type: ignore[misc]
-
-
-class _BinaryWriter(_LenientWriteMixin, io.BufferedWriter):
-    pass
-
-
-class _BinaryRandom(_LenientWriteMixin, io.BufferedRandom):
-    pass
-
-
-def _wrap_file(raw: _FileAdapter, mode: str) -> IO:
-    if "+" in mode:
-        buffered: Any = _BinaryRandom(raw)
-    elif raw.writable():
-        buffered = _BinaryWriter(raw)
-    else:
-        buffered = io.BufferedReader(raw)
-    if "b" in mode:
-        return buffered
-    return io.TextIOWrapper(buffered, encoding="utf-8", newline="")
-
-
-class _DiscardFile:
-    """Where sandboxed writes go."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def close(self) -> None:
-        pass
 
 
 class Host(abc.ABC):
