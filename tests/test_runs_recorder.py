@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 
@@ -17,12 +18,20 @@ from deployer.runs.stores import open_store
 
 from runs_helpers import BACKENDS, make_store_url, run_events
 
+#: A batch interval no test outlives: queued events are written only by a run's end or close().
+NEVER = 3600.0
+
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request, tmp_path):
-    s = open_store(make_store_url(request.param, tmp_path, request))
+def store_url(request, tmp_path) -> str:
+    return make_store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def store(store_url):
+    s = open_store(store_url)
     yield s
     s.close()
 
@@ -113,9 +122,12 @@ def test_output_is_flushed_at_a_bounded_rate_and_tail_kept(store):
         rec.emit(CommandOutput(command_id="k", host="h", data="line %d\n" % n, call_id="c"))
         n += 1
         time.sleep(0.001)
-    assert n > 100 and 2 <= len(writes) <= 5            # a few flushes, not one per chunk
+    # The command's row (written by the writer thread within a batch interval) shows output while it runs.
+    _wait_until(lambda: store.get_run(run_id).commands and store.get_run(run_id).commands[0].output_tail,
+                "the live output tail")
     live = store.get_run(run_id).commands[0]
     assert live.running and live.output_tail.startswith("line") and live.exit_code is None
+    assert n > 100 and 1 <= len(writes) <= 5            # a few flushes, not one per chunk
     rec.emit(CommandFinished(command_id="k", host="h", command="make", exit_code=0, duration=0.7, call_id="c"))
     rec.emit(ActionFinished(call_id="c", status="SUCCESS"))
     done = store.get_run(run_id).commands[0]
@@ -154,10 +166,13 @@ def test_unbound_events_and_store_failures_never_raise(store, tmp_path):
     rec.emit(ActionStarted(call_id="c", parent_id=None, node_path="Root", action="a"))
     rec.emit(StatusChanged(status="ONLY-ONE-RUN-OPEN", host="h"))   # unambiguous: goes to the open run
     store.close()                                                  # the store goes away mid-run
-    rec.emit(StatusChanged(status="LOST", host="h", call_id="c"))
-    assert rec.errors and "StatusChanged" in err.getvalue()
+    rec.emit(StatusChanged(status="LOST", host="h", call_id="c"))   # queued: the writer thread fails
+    _wait_until(lambda: rec.errors, "the writer's error")
+    assert len(rec.errors) == 1 and "StatusChanged" in err.getvalue()      # once for the batch
     other = MultiLogger([rec])
     other.emit(ActionFinished(call_id="c", status="SUCCESS"))       # still no exception
+    assert len(rec.errors) == 2 and "the end of run" in rec.errors[1]
+    rec.close()
 
 
 def _wait_until(condition, what: str, timeout: float = 30) -> None:
@@ -168,7 +183,8 @@ def _wait_until(condition, what: str, timeout: float = 30) -> None:
 
 
 def _heartbeat_threads() -> set:
-    return {t for t in threading.enumerate() if t.name == "deployer-run-heartbeat"}
+    # The writer thread sends the heartbeats.
+    return {t for t in threading.enumerate() if t.name == "deployer-run-writer"}
 
 
 def test_live_run_heartbeat_advances_and_stops_with_the_run(store):
@@ -206,3 +222,147 @@ def test_run_of_another_machine_interrupted_once_its_heartbeats_stop(store):
     _wait_until(lambda: store.list_runs()[0].status == INTERRUPTED, "the run to read as interrupted")
     run = store.get_run(run_id)
     assert run.heartbeat_at == frozen and "no heartbeat from process 4242" in run.error
+
+
+def _host_work(rec: RunRecorder, call_id: str, host: str, steps: int) -> None:
+    bound = rec.bind(call_id)
+    for i in range(steps):
+        bound.emit(StatusChanged(status="S%d" % i, host=host))
+        bound.emit(CommandStarted(command_id="%s-%d" % (host, i), host=host, command="step %d" % i))
+        bound.emit(CommandOutput(command_id="%s-%d" % (host, i), host=host, data="out %d\n" % i))
+        bound.emit(CommandFinished(command_id="%s-%d" % (host, i), host=host, command="step %d" % i,
+                                   exit_code=0, duration=0.001))
+
+
+def _run_threads(rec: RunRecorder, call_id: str, hosts: int, steps: int) -> None:
+    threads = [threading.Thread(target=_host_work, args=(rec, call_id, "h%d" % i, steps)) for i in range(hosts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_events_of_many_threads_all_land_in_order(store):
+    rec = RunRecorder(store, owns_store=False, batch_interval=0.01)
+    hosts, steps = 8, 40
+    rec.emit(ActionStarted(call_id="c", parent_id=None, node_path="Root", action="fan",
+                           hosts=tuple("h%d" % i for i in range(hosts))))
+    _run_threads(rec, "c", hosts, steps)
+    rec.emit(ActionFinished(call_id="c", status="SUCCESS"))
+    run = store.get_run(store.list_runs()[0].id)
+    assert run.status == SUCCESS and rec.errors == []
+    assert [h.seq for h in run.history] == list(range(1, len(run.history) + 1))
+    assert len(run.commands) == hosts * steps and [c.seq for c in run.commands] == list(range(1, hosts * steps + 1))
+    for i in range(hosts):
+        host = "h%d" % i
+        assert [h.status for h in run.history if h.host == host] == ["S%d" % k for k in range(steps)]
+        mine = [c for c in run.commands if c.host == host]        # in seq order: the order they started
+        assert [c.command for c in mine] == ["step %d" % k for k in range(steps)]
+        assert all(c.exit_code == 0 and c.output_tail == "out %d\n" % k for k, c in enumerate(mine))
+
+
+def test_emit_only_queues_and_the_end_comes_with_everything(store, store_url):
+    """Nothing between a run's start and its end is written by emit; the end is written with all of it."""
+    rec = RunRecorder(store, owns_store=False, batch_interval=NEVER, heartbeat_interval=0)
+    hosts, steps = 4, 25
+    rec.emit(ActionStarted(call_id="c", parent_id=None, node_path="Root", action="fan"))
+    [run_id] = rec.active_runs
+    assert [h.status for h in store.get_run(run_id).history] == [INIT, STARTED]      # the start: at once
+    reader = open_store(store_url)
+    stop = threading.Event()
+    seen: list[tuple[str, int, int]] = []
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                run = reader.get_run(run_id)
+                seen.append((run.status, len(run.commands), sum(c.exit_code == 0 for c in run.commands)))
+        finally:
+            reader.close()
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        _run_threads(rec, "c", hosts, steps)
+        queued = store.get_run(run_id)
+        assert (len(queued.history), queued.commands) == (2, [])         # all still queued
+        rec.emit(ActionFinished(call_id="c", status="SUCCESS"))
+        done = store.get_run(run_id)       # written before emit returned
+        assert done.status == SUCCESS and len(done.commands) == hosts * steps
+    finally:
+        stop.set()
+        t.join(20)
+    total = hosts * steps
+    # A reader saw the run running with nothing else, or ended with everything: never an end before its commands.
+    assert set(seen) <= {(STARTED, 0, 0), (SUCCESS, total, total)} and seen
+    assert rec.errors == []
+
+
+def test_the_end_of_a_run_is_never_visible_before_its_commands(store, store_url):
+    rec = RunRecorder(store, owns_store=False, batch_interval=0.005)
+    rec.emit(ActionStarted(call_id="c", parent_id=None, node_path="Root", action="fan"))
+    [run_id] = rec.active_runs
+    reader = open_store(store_url)
+    stop = threading.Event()
+    seen: list[tuple[str, int, int]] = []
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                run = reader.get_run(run_id)
+                seen.append((run.status, len(run.commands), sum(not c.running for c in run.commands)))
+        finally:
+            reader.close()
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        _run_threads(rec, "c", 4, 25)
+        rec.emit(ActionFinished(call_id="c", status="SUCCESS"))
+    finally:
+        stop.set()
+        t.join(20)
+    assert seen and all(done == n == 100 for status, n, done in seen if status == SUCCESS)
+    assert [n for _, n, _ in seen] == sorted(n for _, n, _ in seen)          # batches land in order
+    assert store.get_run(run_id).status == SUCCESS and rec.errors == []
+
+
+def test_close_writes_everything_queued(store):
+    rec = RunRecorder(store, owns_store=False, batch_interval=NEVER, heartbeat_interval=0)
+    events = list(run_events())
+    for event in events[:-1]:                       # the run stays open
+        rec.emit(event)
+    [run_id] = rec.active_runs
+    assert store.get_run(run_id).commands == []      # queued only
+    writer = [t for t in threading.enumerate() if t.name == "deployer-run-writer"]
+    rec.close()
+    run = store.get_run(run_id)
+    assert [h.status for h in run.history] == [INIT, STARTED, STARTED, SUCCESS, "UNPACK"]
+    assert run.commands[0].exit_code == 0 and run.commands[0].output_tail == "Already up to date.\n"
+    assert not any(t.is_alive() for t in writer)      # close() stopped the writer thread
+    rec.emit(events[-1])                              # after close(): written at once
+    assert store.get_run(run_id).status == SUCCESS and rec.errors == []
+
+
+def _delete_run(store, run_id: str) -> None:
+    if hasattr(store, "directory"):
+        os.remove(os.path.join(store.directory, "run_%s.json" % run_id))
+    else:
+        with store._tx() as cur:
+            cur.execute(store._q("DELETE FROM {p}runs WHERE id = ?"), (run_id,))
+
+
+def test_a_bad_write_loses_only_itself_and_is_reported_once(store):
+    """One batch holds the events of two runs; the record of one was deleted meanwhile."""
+    err = io.StringIO()
+    rec = RunRecorder(store, owns_store=False, stderr=err, batch_interval=NEVER, heartbeat_interval=0)
+    rec.emit(ActionStarted(call_id="a", parent_id=None, node_path="Root", action="a"))
+    rec.emit(ActionStarted(call_id="b", parent_id=None, node_path="Root", action="b"))
+    run_a, run_b = rec.active_runs
+    for call_id in ("a", "b", "a", "b"):
+        rec.emit(StatusChanged(status="STEP", host="h", call_id=call_id))
+    _delete_run(store, run_a)
+    rec.emit(ActionFinished(call_id="b", status="SUCCESS"))     # writes the batch: run a's part fails
+    assert [h.status for h in store.get_run(run_b).history] == [INIT, STARTED, "STEP", "STEP", SUCCESS]
+    assert len(rec.errors) == 1 and "StatusChanged of run %s" % run_a in rec.errors[0]
+    assert "1 more write" in rec.errors[0] and err.getvalue().count("\n") == 1
+    rec.emit(ActionFinished(call_id="a", status="SUCCESS"))     # no exception either
+    assert len(rec.errors) == 2 and rec.active_runs == []

@@ -16,7 +16,7 @@ from deployer.runs.errors import RunNotFound, RunStoreError
 from deployer.runs.model import (FAILED, INIT, INTERRUPTED, KIND_STEP, STARTED, SUCCESS, CommandRecord,
                                  HistoryEntry, Owner, RunRecord)
 from deployer.runs.recorder import RunRecorder
-from deployer.runs.stores import JSONDirStore, PostgresStore, SQLiteStore, open_store
+from deployer.runs.stores import JSONDirStore, PostgresStore, SQLiteStore, Write, open_store
 
 from runs_helpers import BACKENDS, make_store_url, run_events
 
@@ -125,28 +125,40 @@ def test_recycled_pid_is_not_the_owner(store):
     assert store.get_run("r").status == INTERRUPTED
 
 
-def _crashing_deployer(url: str, ready) -> None:
-    # A deploying process that dies mid-run, without any chance to clean up.
-    recorder = RunRecorder(open_store(url))
+def _crashing_deployer(url: str, ready, batch_written: bool) -> None:
+    # A deploying process that dies mid-run, without any chance to clean up: after the
+    # writer thread wrote its batch of events, or (a huge batch interval) before.
+    recorder = RunRecorder(open_store(url), batch_interval=0.05 if batch_written else 3600, heartbeat_interval=0)
     events = list(run_events(call_id="crash"))
     for event in events[:4]:
         recorder.emit(event)
+    if batch_written:
+        watcher = open_store(url)
+        deadline = time.monotonic() + 30
+        while not watcher.get_run(recorder.active_runs[0]).commands and time.monotonic() < deadline:
+            time.sleep(0.01)
     ready.set()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_crash_of_deploying_process(store, store_url):
+@pytest.mark.parametrize("batch_written", [True, False], ids=["after-a-batch", "before-any-batch"])
+def test_crash_of_deploying_process(store, store_url, batch_written):
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Event()
-    p = ctx.Process(target=_crashing_deployer, args=(store_url, ready))
+    p = ctx.Process(target=_crashing_deployer, args=(store_url, ready, batch_written))
     p.start()
     p.join(30)
     assert ready.is_set() and p.exitcode == -signal.SIGKILL
     [run] = store.list_runs()
     assert run.status == INTERRUPTED
     full = store.get_run(run.id)
-    assert [h.status for h in full.history] == [INIT, STARTED, STARTED, INTERRUPTED]
-    assert full.commands[0].command == "git pull" and full.commands[0].exit_code is None
+    if batch_written:
+        assert [h.status for h in full.history] == [INIT, STARTED, STARTED, INTERRUPTED]
+        assert full.commands[0].command == "git pull" and full.commands[0].exit_code is None
+        assert full.commands[0].output_tail == ""       # its output was in memory only (tails: once a second)
+    else:
+        # Only the events of the last batch interval are lost; the run itself was written at once.
+        assert [h.status for h in full.history] == [INIT, STARTED, INTERRUPTED] and full.commands == []
 
 
 def _writer(url: str, n: int, worker: int, shared_run: str) -> None:
@@ -345,3 +357,105 @@ def test_tables_of_an_older_deployer_get_the_heartbeat_column(backend, tmp_path,
         assert store.heartbeat("old1") and store.get_run("old1").heartbeat_at is not None
     with open_store(url) as again:           # opening a migrated store again changes nothing
         assert again.get_run("old1").heartbeat_at is not None
+
+
+def _batch_of(run_id: str, n: int, tag: str = "B") -> list[Write]:
+    writes = []
+    for i in range(n):
+        writes.append(Write("add_history", run_id, HistoryEntry(time=float(i), status="%s%d" % (tag, i),
+                                                                kind=KIND_STEP, detail="x" * 500)))
+        writes.append(Write("upsert_command", run_id, CommandRecord(command_id="%s%d" % (tag, i), host="h",
+                                                                    command="c%d" % i, start=float(i))))
+    return writes
+
+
+def test_apply_writes_in_order_and_returns_each_result(store):
+    store.create_run(_run("r", 1.0, owner=ELSEWHERE))
+    results = store.apply([
+        Write("add_history", "r", HistoryEntry(time=2.0, status="COPY", kind=KIND_STEP)),
+        Write("upsert_command", "r", CommandRecord(command_id="k1", host="h", command="ls", start=2.0)),
+        Write("upsert_command", "r", CommandRecord(command_id="k2", host="h", command="pwd", start=2.1)),
+        Write("upsert_command", "r", CommandRecord(command_id="k1", host="h", command="ls", start=2.0, end=3.0,
+                                                   exit_code=0)),
+        Write("heartbeat", "r"),
+        Write("transition", "r", HistoryEntry(time=4.0, status=SUCCESS), end=4.0, expect_status=(STARTED,)),
+        Write("transition", "r", HistoryEntry(time=5.0, status=FAILED), expect_status=(STARTED,)),   # refused
+        Write("heartbeat", "r"),                                                                    # not STARTED
+    ])
+    assert results == [None, None, None, None, True, True, False, False]
+    run = store.get_run("r")
+    assert [(h.seq, h.status) for h in run.history] == [(1, "COPY"), (2, SUCCESS)]
+    assert [(c.seq, c.command_id, c.exit_code) for c in run.commands] == [(1, "k1", 0), (2, "k2", None)]
+    assert run.status == SUCCESS and run.end == 4.0 and run.heartbeat_at is not None
+    assert store.apply([]) == []
+    with pytest.raises(ValueError):
+        Write("_get", "r")
+
+
+def test_a_failing_batch_writes_nothing(store):
+    store.create_run(_run("r", 1.0, owner=ELSEWHERE))
+    store.add_history("r", HistoryEntry(time=1.5, status="BEFORE", kind=KIND_STEP))
+    with pytest.raises(RunNotFound):
+        store.apply(_batch_of("r", 5) + [Write("add_history", "missing", HistoryEntry(time=2.0, status="X"))]
+                    + _batch_of("r", 5, tag="A"))
+    run = store.get_run("r")
+    assert [h.status for h in run.history] == ["BEFORE"] and run.commands == []
+    with pytest.raises(Exception):              # a run created in the failed batch is gone too
+        store.apply([Write("create_run", _run("new", 2.0)), Write("create_run", _run("new", 2.0))])
+    assert [r.id for r in store.list_runs()] == ["r"]
+    store.apply(_batch_of("r", 2))              # the store still works
+    assert len(store.get_run("r").history) == 3
+
+
+def test_a_batch_reads_its_own_writes_and_nests(store):
+    store.create_run(_run("r", 1.0, owner=ELSEWHERE))
+    with store.batch():
+        store.add_history("r", HistoryEntry(time=2.0, status="ONE", kind=KIND_STEP))
+        with store.batch():                     # joins the outer batch
+            store.upsert_command("r", CommandRecord(command_id="k", host="h", command="ls", start=2.0))
+        inside = store.get_run("r")
+        assert [h.status for h in inside.history] == ["ONE"] and len(inside.commands) == 1
+        inside.history.clear()                  # a copy: changing it changes nothing stored
+    assert [h.status for h in store.get_run("r").history] == ["ONE"]
+
+
+def test_readers_never_see_a_batch_half_applied(store, store_url):
+    """Each batch is one transaction (JSON: one atomic replace per run): a reader sees all of it or none."""
+    store.create_run(_run("r", 1.0, owner=ELSEWHERE))
+    n, batches = 150, 4
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen: list[tuple[int, int]] = []
+
+    def read() -> None:
+        reader = open_store(store_url)
+        try:
+            while not stop.is_set():
+                run = reader.get_run("r")
+                seen.append((len(run.history), len(run.commands)))
+        except BaseException as e:      # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            reader.close()
+
+    def reader_reads_again() -> None:
+        # Interleave: the reader reads between batches (and tries to during them).
+        count, deadline = len(seen), time.monotonic() + 20
+        while len(seen) == count and not errors and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        reader_reads_again()
+        for b in range(batches):
+            store.apply(_batch_of("r", n, tag="B%d-" % b))
+            reader_reads_again()
+    finally:
+        stop.set()
+        t.join(20)
+    assert errors == [] and len(seen) > batches
+    assert set(seen) <= {(b * n, b * n) for b in range(batches + 1)}, sorted(set(seen))
+    run = store.get_run("r")
+    assert [h.seq for h in run.history] == list(range(1, batches * n + 1))
+    assert [c.command_id for c in run.commands] == ["B%d-%d" % (b, i) for b in range(batches) for i in range(n)]

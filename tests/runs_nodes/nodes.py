@@ -37,4 +37,14 @@ class Root(Node):
 
     def crash(self):
         self.host.run("echo about to die", interactive=False)
+        # A hard crash loses what the recorder's writer thread has not written yet (at most
+        # one batch interval): die once the command is in the store.
+        from deployer.runs.stores import open_store
+        store = open_store(os.environ["DEPLOYER_RUNS_URL"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            commands = store.get_run(os.environ["DEPLOYER_RUN_ID"]).commands
+            if commands and not commands[0].running:
+                break
+            time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -13,15 +13,28 @@ INTERRUPTED.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from deployer.runs.errors import RunStoreError
-from deployer.runs.stores.base import RunStore, mask_url
-from deployer.runs.stores.jsondir import JSONDirStore
-from deployer.runs.stores.sql import PostgresStore, SQLiteStore
+from deployer.runs.stores.base import RunStore, Write, mask_url
 
-__all__ = ["RunStore", "SQLiteStore", "PostgresStore", "JSONDirStore", "open_store", "default_store_url",
+if TYPE_CHECKING:
+    from deployer.runs.stores.jsondir import JSONDirStore
+    from deployer.runs.stores.sql import PostgresStore, SQLiteStore
+
+__all__ = ["RunStore", "Write", "SQLiteStore", "PostgresStore", "JSONDirStore", "open_store", "default_store_url",
            "store_url_from_environment"]
+
+#: Backend classes, imported when first used: a process imports only its own store's
+#: module (the run recorder is set up on a deployment's first action).
+_BACKENDS = {"SQLiteStore": "sql", "PostgresStore": "sql", "JSONDirStore": "jsondir"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BACKENDS:
+        import importlib
+        return getattr(importlib.import_module("deployer.runs.stores." + _BACKENDS[name]), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def default_store_url() -> str:
@@ -73,7 +86,12 @@ def _open(url: str) -> RunStore:
         path = "/" + rest.lstrip("/") if rest.startswith("/") else rest
         if not path or not path.startswith("/"):
             raise RunStoreError(url, "the path must be absolute: %s:///abs/path" % scheme)
-        return SQLiteStore(path) if scheme == "sqlite" else JSONDirStore(path)
+        if scheme == "sqlite":
+            from deployer.runs.stores.sql import SQLiteStore
+            return SQLiteStore(path)
+        from deployer.runs.stores.jsondir import JSONDirStore
+        return JSONDirStore(path)
     if scheme in ("postgresql", "postgres"):
+        from deployer.runs.stores.sql import PostgresStore
         return PostgresStore(url)
     raise RunStoreError(mask_url(url), "unknown store scheme %r (sqlite, postgresql or json)" % scheme)

@@ -1,12 +1,17 @@
 """The store interface (the reference's ``IStore``), shared by every backend.
 
 A backend implements a handful of primitive operations, each atomic (one
-transaction or one atomic file replace). This base class adds what every
-backend needs the same way: telling a crashed run from a running one, by its
-owner process on this machine, or by its heartbeat for a run of another machine.
+transaction or one atomic file replace), and :meth:`RunStore.batch`, which makes
+several of them one transaction (group commit: the run recorder writes a run's
+events that way). This base class adds what every backend needs the same way:
+:meth:`RunStore.apply` on top of ``batch``, and telling a crashed run from a
+running one, by its owner process on this machine, or by its heartbeat for a
+run of another machine.
 
     >>> store = open_store('sqlite:///tmp/runs.db')          # doctest: +SKIP
     >>> store.list_runs(status='FAILED', limit=10)           # doctest: +SKIP
+    >>> store.apply([Write("add_history", run_id, entry),    # doctest: +SKIP
+    ...              Write("upsert_command", run_id, command)])
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import abc
 import os
 import re
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, ContextManager, Iterable, Optional, Sequence
 
 from deployer.runs.model import (ACTIVE_STATES, FAILED, HEARTBEAT_STALE_AFTER, INIT, INTERRUPTED, KIND_RUN,
                                  STARTED, CommandRecord, HistoryEntry, RunRecord)
@@ -25,6 +30,29 @@ UPDATABLE_FIELDS = ("node_path", "action", "args", "kwargs", "user", "hosts", "s
 
 
 _MAX_ROWS = 2 ** 62
+
+#: The write primitives a :class:`Write` may name.
+WRITE_METHODS = frozenset({"create_run", "update_run", "add_history", "upsert_command", "heartbeat", "transition"})
+
+
+class Write:
+    """One write of a batch for :meth:`RunStore.apply`: a write primitive's name and its arguments.
+
+        >>> Write("transition", "r1", entry, expect_status=("STARTED",))     # doctest: +SKIP
+    """
+
+    __slots__ = ("method", "args", "kwargs")
+
+    def __init__(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if method not in WRITE_METHODS:
+            raise ValueError("not a store write: %r" % method)
+        self.method = method
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return "Write(%r, %s)" % (self.method, ", ".join([repr(a) for a in self.args] +
+                                                         ["%s=%r" % kv for kv in self.kwargs.items()]))
 
 
 class RunStore(abc.ABC):
@@ -70,6 +98,26 @@ class RunStore(abc.ABC):
         a late writer from undoing a final state, and a run that just sent a
         heartbeat from being ended.
         """
+
+    @abc.abstractmethod
+    def batch(self) -> ContextManager[None]:
+        """A context in which this thread's writes are one transaction: all of them or none.
+
+        Readers see the store as before the batch until it ends, then all of it
+        (JSON: each run's file is replaced once, atomically, per batch). Other
+        threads' calls on this store wait for the end of the batch. An exception
+        inside undoes the whole batch; a ``batch()`` inside another joins it.
+        """
+
+    def apply(self, writes: Sequence[Write]) -> list[Any]:
+        """Make ``writes`` in their order as one transaction (:meth:`batch`); each one's result.
+
+        On an error nothing of the batch is written and the error is raised.
+        """
+        if not writes:
+            return []
+        with self.batch():
+            return [getattr(self, w.method)(*w.args, **w.kwargs) for w in writes]
 
     def now(self) -> float:
         """The store's clock (seconds since the epoch): heartbeats are written and judged by it,

@@ -5,6 +5,10 @@ on the directory's ``.lock`` file (so several processes and threads can write),
 through a temp file and ``os.replace`` (so a reader or a crash never sees half
 a file). Only final states are fsynced: a process crash loses nothing, and a
 long run does not pay an fsync per history entry.
+
+A :meth:`~JSONDirStore.batch` holds the lock for all its writes, keeps the
+changed runs in memory and rewrites each changed file once at its end: a run's
+file goes from before the batch to after it in one ``os.replace``.
 """
 from __future__ import annotations
 
@@ -34,6 +38,10 @@ class JSONDirStore(RunStore):
         self.url = "json://" + directory
         self._thread_lock = threading.RLock()
         self._closed = False
+        # The open batch (only the thread holding _thread_lock has one): run id -> [data, durable].
+        self._batch: Optional[dict[str, list[Any]]] = None
+        self._batch_thread: Optional[int] = None
+        self._batch_commands: dict[str, dict[str, int]] = {}    # in a batch: run -> command id -> index
         try:
             os.makedirs(directory, exist_ok=True, mode=0o700)
             with self._locked():
@@ -52,6 +60,9 @@ class JSONDirStore(RunStore):
         with self._thread_lock:
             if self._closed:
                 raise RunStoreError(self.url, "the store was closed")
+            if self._batch is not None:
+                yield           # inside this thread's batch: it holds the flock already
+                return
             fd = os.open(os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -59,7 +70,31 @@ class JSONDirStore(RunStore):
             finally:
                 os.close(fd)          # also releases the flock
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._locked():
+            if self._batch is not None:
+                yield
+                return
+            self._batch, self._batch_thread = {}, threading.get_ident()
+            try:
+                yield
+                changed = self._batch
+            finally:
+                self._batch = self._batch_thread = None
+                self._batch_commands = {}
+            for data, durable in changed.values():
+                if data is not None:
+                    self._write(data, durable=durable or data.get("status") in FINAL_STATES)
+
+    def _in_batch(self) -> bool:
+        return self._batch is not None and self._batch_thread == threading.get_ident()
+
     def _read(self, run_id: str) -> dict[str, Any]:
+        if self._in_batch():
+            changed = self._batch.get(run_id)      # type: ignore[union-attr]
+            if changed is not None:
+                return changed[0]
         try:
             with open(self._path(run_id), encoding="utf-8") as f:
                 return json.load(f)
@@ -83,12 +118,20 @@ class JSONDirStore(RunStore):
                 pass
             raise
 
+    def _save(self, data: dict[str, Any], durable: bool = False) -> None:
+        """Write a run now, or at the end of this thread's batch."""
+        if self._batch is None:
+            self._write(data, durable=durable or data.get("status") in FINAL_STATES)
+            return
+        entry = self._batch.get(data["id"])
+        self._batch[data["id"]] = [data, durable or bool(entry and entry[1])]
+
     def _modify(self, run_id: str, change: Callable[[dict[str, Any]], bool]) -> bool:
         with self._locked():
             data = self._read(run_id)
-            if not change(data):
+            if not change(data):        # (a change that refuses leaves data as it was)
                 return False
-            self._write(data, durable=data.get("status") in FINAL_STATES)
+            self._save(data)
             return True
 
     # -- primitives --------------------------------------------------------------------
@@ -100,9 +143,9 @@ class JSONDirStore(RunStore):
         for i, c in enumerate(data["commands"], 1):
             c["seq"] = i
         with self._locked():
-            if os.path.exists(self._path(run.id)):
+            if os.path.exists(self._path(run.id)) or (self._batch is not None and run.id in self._batch):
                 raise RunStoreError(self.url, "run %s exists already" % run.id)
-            self._write(data, durable=True)
+            self._save(data, durable=True)
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         check_fields(fields)
@@ -122,14 +165,22 @@ class JSONDirStore(RunStore):
     def upsert_command(self, run_id: str, command: CommandRecord) -> None:
         def change(data: dict[str, Any]) -> bool:
             commands = data.setdefault("commands", [])
+            # In a batch the run's data stays in memory: keep its index (a batch of n commands
+            # costs O(n), not O(n * commands)).
+            index = self._batch_commands.get(run_id) if self._batch is not None else None
+            if index is None:
+                index = {c["command_id"]: i for i, c in enumerate(commands)}
+                if self._batch is not None:
+                    self._batch_commands[run_id] = index
             row = command.to_dict()
-            for i, c in enumerate(commands):
-                if c["command_id"] == command.command_id:
-                    row["seq"] = c["seq"]
-                    commands[i] = row
-                    return True
-            row["seq"] = len(commands) + 1
-            commands.append(row)
+            at = index.get(command.command_id)
+            if at is not None:
+                row["seq"] = commands[at]["seq"]
+                commands[at] = row
+            else:
+                row["seq"] = len(commands) + 1
+                index[command.command_id] = len(commands)
+                commands.append(row)
             return True
         self._modify(run_id, change)
 
@@ -170,7 +221,9 @@ class JSONDirStore(RunStore):
     def _get(self, run_id: str) -> RunRecord:
         if self._closed:
             raise RunStoreError(self.url, "the store was closed")
-        return RunRecord.from_dict(self._read(run_id))
+        data = self._read(run_id)
+        # A copy: inside a batch, _read gives the batch's own dict.
+        return RunRecord.from_dict(json.loads(json.dumps(data, default=str)) if self._in_batch() else data)
 
     def close(self) -> None:
         self._closed = True

@@ -1,8 +1,9 @@
 """SQL backends: SQLite (the embedded default) and PostgreSQL (a history shared by a team).
 
 Both share the schema and the queries; only connecting, transactions and the
-parameter style differ. Every write is one transaction, so a record is never
-half-written, and the run row is locked while a history ``seq`` is assigned.
+parameter style differ. Every write is one transaction (or part of one
+:meth:`~RunStore.batch`), so a record is never half-written, and the run row is
+locked while a history ``seq`` is assigned.
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def _schema(prefix: str) -> list[str]:
             start_time DOUBLE PRECISION NOT NULL, end_time DOUBLE PRECISION, exit_code INTEGER,
             duration DOUBLE PRECISION, output_tail TEXT NOT NULL, error TEXT, use_sudo INTEGER NOT NULL,
             sandbox INTEGER NOT NULL, PRIMARY KEY (run_id, command_id))""",
+        # A new command's seq is MAX(seq) + 1 of its run: without this, a scan of the run's commands.
+        "CREATE INDEX IF NOT EXISTS {p}commands_seq ON {p}commands (run_id, seq)",
     ]
 
 
@@ -56,19 +59,45 @@ _ADDED_RUN_COLUMNS = (("heartbeat_at", "DOUBLE PRECISION"),)
 
 
 class _SQLStore(RunStore):
-    """The queries; subclasses provide ``_tx()`` (a cursor inside one transaction)."""
+    """The queries; subclasses provide ``_lock`` (an RLock) and ``_transaction()`` (a cursor inside one
+    transaction, called with ``_lock`` held)."""
 
     param = "?"
     prefix = ""
     lock_run_sql = ""      # appended to the SELECT that locks a run row in a write
+    _lock: threading.RLock
+    #: The cursor of the open batch. Only the thread holding ``_lock`` (the batch's) sees it set.
+    _batch_cur: Any = None
 
     def _q(self, sql: str) -> str:
         return sql.replace("{p}", self.prefix).replace("?", self.param)
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:  # pragma: no cover - overridden
+    def _transaction(self) -> Iterator[Any]:  # pragma: no cover - overridden
         raise NotImplementedError
         yield
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """A cursor in a transaction: the open batch's, else a transaction of its own."""
+        with self._lock:
+            if self._batch_cur is not None:
+                yield self._batch_cur
+                return
+            with self._transaction() as cur:
+                yield cur
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._tx() as cur:
+            outer = self._batch_cur is None
+            if outer:
+                self._batch_cur = cur
+            try:
+                yield
+            finally:
+                if outer:
+                    self._batch_cur = None
 
     # -- writes ------------------------------------------------------------------------
 
@@ -110,6 +139,9 @@ class _SQLStore(RunStore):
 
     #: The store's clock in SQL (PostgreSQL: the server's, shared by every machine); None: ours.
     _now_sql: Optional[str] = None
+    #: First statement of a transaction that reads a whole record, so that its run, history and
+    #: commands come from one snapshot (no batch seen half-applied); None: every transaction is one.
+    _read_snapshot_sql: Optional[str] = None
 
     def heartbeat(self, run_id: str) -> bool:
         sql = "UPDATE {p}runs SET heartbeat_at = %s WHERE id = ? AND status = ?"
@@ -182,6 +214,8 @@ class _SQLStore(RunStore):
 
     def _get(self, run_id: str) -> RunRecord:
         with self._tx() as cur:
+            if self._read_snapshot_sql and self._batch_cur is None:
+                cur.execute(self._read_snapshot_sql)
             cur.execute(self._q("SELECT %s FROM {p}runs WHERE id = ?" % ", ".join(_RUN_COLUMNS)), (run_id,))
             row = cur.fetchone()
             if row is None:
@@ -270,7 +304,7 @@ class SQLiteStore(_SQLStore):
         return conn
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _transaction(self) -> Iterator[Any]:
         with self._lock:
             if self._closed:
                 raise RunStoreError(self.url, "the store was closed")
@@ -316,6 +350,8 @@ class PostgresStore(_SQLStore):
     param = "%s"
     lock_run_sql = " FOR UPDATE"
     _now_sql = "extract(epoch from clock_timestamp())"
+    # READ COMMITTED (the default) takes a snapshot per statement.
+    _read_snapshot_sql = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
     def __init__(self, url: str, connect_timeout: float = 10.0) -> None:
         import psycopg
@@ -350,7 +386,7 @@ class PostgresStore(_SQLStore):
             raise RunStoreError(self.url, str(e).strip()) from e
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _transaction(self) -> Iterator[Any]:
         with self._lock:
             if self._closed:
                 raise RunStoreError(self.url, "the store was closed")
