@@ -14,15 +14,16 @@ def esc1(string: str) -> str:
 def esc2(string: str) -> str:
     """Escape a string for use inside double quotes in a shell command.
 
-    Backslash, double quote, dollar and backtick lose their meaning; ``!`` is
-    closed out of the quotes because interactive bash expands it even there.
+    Backslash, double quote, dollar and backtick lose their meaning; ``!`` and
+    ``^`` are closed out of the quotes because interactive bash expands them even
+    there (history expansion; ``^`` at the start of a line).
     """
     out = []
     for ch in string:
         if ch in '\\"$`':
             out.append("\\" + ch)
-        elif ch == "!":
-            out.append('"\'!\'"')
+        elif ch in "!^":
+            out.append('"\'%s\'"' % ch)
         else:
             out.append(ch)
     return "".join(out)
