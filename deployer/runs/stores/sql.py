@@ -7,6 +7,8 @@ locked while a history ``seq`` is assigned.
 """
 from __future__ import annotations
 
+import abc
+import contextlib
 import json
 import os
 import sqlite3
@@ -72,10 +74,9 @@ class _SQLStore(RunStore):
     def _q(self, sql: str) -> str:
         return sql.replace("{p}", self.prefix).replace("?", self.param)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
-        yield
+    @abc.abstractmethod
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor in a transaction of its own (each backend opens it its way)."""
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
